@@ -1,0 +1,4 @@
+"""Integrations shipped with trigger-celery.
+
+Importable as ``trigger_celery.integrations.<name>``.
+"""

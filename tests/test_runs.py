@@ -1,0 +1,127 @@
+"""Durable runs on a real Redis and real celery workers: memoized tasks, retries, waits."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from trigger_celery import RunFailedError
+
+
+def side(r, name: str) -> int:
+    return int(r.get(f"side:{name}") or 0)
+
+
+def test_three_task_job_retries_only_the_failing_task(client, store_redis):
+    handle = client.trigger("three-tasks", {"tag": "t3"})
+    assert handle.result(timeout=30) == {"a": "a", "b": {"b": 3}, "c": "c"}
+    run = client.get_run(handle.id)
+    assert run.status == "SUCCESS"
+    assert [(t.key, t.attempts, t.status) for t in run.tasks] == [
+        ("first", 1, "COMPLETED"), ("second", 3, "COMPLETED"), ("third", 1, "COMPLETED"),
+    ]
+    assert [e["message"] for e in run.task("second").errors] == [
+        "flaky failure 1", "flaky failure 2",
+    ]
+    # side effects counted outside the worker: the first task ran once over three executions
+    assert side(store_redis, "t3:first") == 1
+    assert side(store_redis, "t3:second") == 3
+    assert side(store_redis, "t3:third") == 1
+    assert run.executions == 3
+
+
+def test_wait_suspends_and_resumes_with_one_log_line(client, store_redis):
+    handle = client.trigger("waiter", {"tag": "w", "seconds": 1})
+    assert handle.result(timeout=30) == {"done": "w"}
+    run = client.get_run(handle.id)
+    assert [t.key for t in run.tasks] == ["before", "pause", "after"]
+    assert [log.message for log in run.logs] == ["waiting"]  # not repeated by the replay
+    assert side(store_redis, "w:before") == 1
+    assert side(store_redis, "w:after-wait-executions") == 1
+
+
+def test_nested_tasks_and_a_child_failing_for_good_fails_its_parent_without_retry(
+        client, store_redis):
+    ok = client.trigger("nested", {"tag": "n1"})
+    assert ok.result(timeout=30) == {"first": 1}
+    run = client.get_run(ok.id)
+    child = run.task("child")
+    assert child.parent == run.task("parent").idem
+
+    bad = client.trigger("nested", {"tag": "n2", "fail_child": True})
+    with pytest.raises(RunFailedError):
+        bad.result(timeout=30)
+    run = client.get_run(bad.id)
+    assert run.task("bad-child").status == "ERRORED"
+    assert run.task("bad-child").error["type"] == "ZeroDivisionError"
+    parent = run.task("parent")
+    assert parent.status == "ERRORED" and parent.attempts == 1  # no retry despite limit=3
+    assert side(store_redis, "n2:child-ok") == 1
+
+
+def test_trigger_idempotency_key_and_event_id_start_one_run_each(client):
+    a = client.trigger("quick", {"tag": "i"}, idempotency_key="order-17")
+    b = client.trigger("quick", {"tag": "i"}, idempotency_key="order-17")
+    assert a.id == b.id and a.created and not b.created
+    first = client.send_event("order.placed", {"order_id": 7, "amount": 10}, id="evt-1")
+    again = client.send_event("order.placed", {"order_id": 7, "amount": 10}, id="evt-1")
+    assert [h.id for h in first] == [h.id for h in again]
+    assert first[0].created and not again[0].created
+    assert first[0].result(timeout=30) == {"order_id": 7, "total": 20.0, "event_id": "evt-1"}
+    assert a.result(timeout=30)["tag"] == "i"
+    assert len(client.list_runs(job_id="order")) == 1
+    assert len(client.list_runs(job_id="quick")) == 1
+
+
+def test_retry_at_from_on_error_waits_and_frees_the_worker(start_worker, store_redis):
+    from tests.app import client
+
+    start_worker(concurrency=1, name="retry-at")
+    slow = client.trigger("retry-at", {"tag": "ra", "delay": 2.0})
+    time.sleep(0.5)
+    other = client.trigger("quick", {"tag": "meanwhile"})
+    served_at = other.result(timeout=10)["t"]
+    assert slow.result(timeout=30) == 2
+    first, second = (float(x) for x in store_redis.lrange("side:ra:attempts", 0, -1))
+    assert second - first >= 2.0  # the next attempt started no earlier than retry_at
+    assert first < served_at < second  # the only worker process served another run meanwhile
+    task = client.get_run(slow.id).task("call")
+    assert task.attempts == 2 and task.deferrals == 1
+
+
+def test_cancel_run_stops_a_waiting_run(client):
+    handle = client.trigger("cancel-me", {})
+    deadline = time.time() + 10
+    while client.get_run(handle.id).status != "WAITING" and time.time() < deadline:
+        time.sleep(0.05)
+    assert client.cancel_run(handle.id) == "CANCELED"
+    with pytest.raises(RunFailedError) as info:
+        handle.result(timeout=5)
+    assert info.value.run.status == "CANCELED"
+
+
+def test_run_records_expire_after_retention_only_when_finished(client, store_redis):
+    done = client.trigger("quick", {"tag": "ttl"})
+    done.result(timeout=30)
+    waiting = client.trigger("cancel-me", {})
+    deadline = time.time() + 10
+    while client.get_run(waiting.id).status != "WAITING" and time.time() < deadline:
+        time.sleep(0.05)
+    prefix = client.settings.key_prefix
+    ttl = store_redis.ttl(f"{prefix}:run:{{{done.id}}}")
+    assert 0 < ttl <= client.settings.run_retention_s
+    assert store_redis.ttl(f"{prefix}:run:{{{done.id}}}:tasks") > 0
+    assert store_redis.ttl(f"{prefix}:run:{{{waiting.id}}}") == -1  # not finished: never expires
+    client.cancel_run(waiting.id)
+
+
+def test_tokens_and_messages_are_json(client, store_redis):
+    handle = client.trigger("quick", {"tag": "json"})
+    handle.result(timeout=30)
+    raw = store_redis.hgetall(f"{client.settings.key_prefix}:run:{{{handle.id}}}")
+    assert json.loads(raw["payload"]) == {"tag": "json"}
+    conf = client.celery.conf
+    assert conf.accept_content == ["json"] and conf.task_serializer == "json"
+    assert conf.result_accept_content == ["json"]

@@ -1,0 +1,67 @@
+"""trigger-celery: durable background jobs that call third-party APIs, on Celery and Redis.
+
+Trigger.dev v2's integration-task model in Python: a job is ``run(payload, io, ctx)``; every call
+through ``io`` is a task, memoized per run, so a run that resumes replays completed tasks from
+Redis instead of running them again.
+"""
+
+from trigger_celery._client import TriggerClient
+from trigger_celery._errors import (
+    ConfigurationError,
+    DuplicateTaskKeyError,
+    NonRetriableError,
+    RetryAfterError,
+    RunFailedError,
+    RunNotFoundError,
+    RunTimeoutError,
+    TaskFailedError,
+    TaskOutputError,
+    TriggerCeleryError,
+    UnknownJobError,
+    ValidationError,
+)
+from trigger_celery._execution import Context
+from trigger_celery._io import IO
+from trigger_celery._jobs import (
+    Job,
+    cron_trigger,
+    event_trigger,
+    interval_trigger,
+    invoke_trigger,
+)
+from trigger_celery._retry import OnErrorResult, RetryOptions, retry
+from trigger_celery._runs import LogEntry, Run, RunHandle, Task
+from trigger_celery._settings import Settings
+from trigger_celery.integrations._base import TaskInfo
+
+__all__ = [
+    "IO",
+    "ConfigurationError",
+    "Context",
+    "DuplicateTaskKeyError",
+    "Job",
+    "LogEntry",
+    "NonRetriableError",
+    "OnErrorResult",
+    "RetryAfterError",
+    "RetryOptions",
+    "Run",
+    "RunFailedError",
+    "RunHandle",
+    "RunNotFoundError",
+    "RunTimeoutError",
+    "Settings",
+    "Task",
+    "TaskFailedError",
+    "TaskInfo",
+    "TaskOutputError",
+    "TriggerCeleryError",
+    "TriggerClient",
+    "UnknownJobError",
+    "ValidationError",
+    "cron_trigger",
+    "event_trigger",
+    "interval_trigger",
+    "invoke_trigger",
+    "retry",
+]

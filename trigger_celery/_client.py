@@ -1,0 +1,357 @@
+"""``TriggerClient``: settings, the Celery app, jobs and integrations, and enqueueing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from celery import Celery
+from celery.exceptions import Retry
+from kombu import Queue
+from pydantic import BaseModel
+
+from trigger_celery._celery import RUN_TASK, SCHEDULE_TASK, WakeupPoller, cron_slot, make_celery
+from trigger_celery._errors import (
+    ConfigurationError,
+    RunNotFoundError,
+    UnknownJobError,
+    ValidationError,
+)
+from trigger_celery._execution import Executor
+from trigger_celery._jobs import (
+    CronTrigger,
+    EventTrigger,
+    IntervalTrigger,
+    Job,
+    filter_matches,
+    make_job,
+)
+from trigger_celery._keys import new_run_id
+from trigger_celery._policy import error_record
+from trigger_celery._runs import Run, RunHandle
+from trigger_celery._settings import load_settings
+from trigger_celery._store import Store, dumps
+from trigger_celery.integrations._base import Integration
+
+logger = logging.getLogger("trigger_celery")
+
+
+class TriggerClient:
+    """Holds the Celery app (``client.celery``), the Redis store, jobs and integrations.
+
+    Parameters:
+        id: the client's name (also the Celery app's main name).
+        redis_url: the store; else ``TRIGGER_CELERY_REDIS_URL``; else ``redis://127.0.0.1:6379/0``.
+        broker_url: the Celery broker; else ``TRIGGER_CELERY_BROKER_URL``; else ``redis_url``.
+        **settings: any other :class:`~trigger_celery._settings.Settings` field by name.
+
+    Raises:
+        ConfigurationError: an unknown or invalid setting (keyword or environment variable).
+    """
+
+    def __init__(self, id: str, *, redis_url: str | None = None, broker_url: str | None = None,
+                 **settings: Any):
+        self.id = id
+        self.settings = load_settings(redis_url=redis_url, broker_url=broker_url, **settings)
+        self.store = Store(self.settings)
+        self.celery: Celery = make_celery(id, self.settings)
+        self.celery.trigger_client = self  # type: ignore[attr-defined]
+        self.celery.steps["worker"].add(WakeupPoller)
+        self.jobs: dict[str, Job] = {}
+        self.integrations: dict[str, Integration] = {}
+        self._op_tasks: dict[str, Any] = {}
+        self.executor = Executor(self)
+        self.run_celery_task = self.celery.task(
+            name=RUN_TASK, bind=True, shared=False, acks_late=True, ignore_result=True,
+        )(_run_body)
+        self.celery.task(name=SCHEDULE_TASK, bind=True, shared=False, ignore_result=True)(
+            _schedule_body)
+
+    def __repr__(self) -> str:
+        return f"TriggerClient({self.id!r}, jobs={sorted(self.jobs)})"
+
+    # -- definitions -------------------------------------------------------------------------
+
+    def define_job(
+        self,
+        *,
+        id: str,
+        version: str,
+        trigger: Any,
+        name: str | None = None,
+        integrations: dict[str, Integration] | None = None,
+        enabled: bool = True,
+        **unknown: Any,
+    ) -> Callable[[Callable[..., Any]], Job]:
+        """Decorator defining a job whose function is ``run(payload, io, ctx) -> JSON``.
+
+        Parameters:
+            id: unique job id (lowercase letters, digits, ``.``, ``_``, ``-``).
+            version: the job's semantic version (``1.0.0``); runs record the one they began with.
+            trigger: from ``event_trigger``, ``invoke_trigger``, ``cron_trigger`` or
+                ``interval_trigger``.
+            name: display name (default: ``id``).
+            integrations: ``{"github": GitHub(...)}``, reachable as ``io.github``.
+            enabled: a disabled job starts no runs from events or schedules.
+
+        Raises:
+            ConfigurationError: an unknown option, a bad id or version, a duplicate id, an
+                ``async def`` function, or a bad integration; raised here, at definition.
+        """
+        if unknown:
+            raise ConfigurationError(
+                f"define_job({id!r}): unknown option(s) {', '.join(sorted(unknown))}"
+            )
+
+        def decorate(fn: Callable[..., Any]) -> Job:
+            job = make_job(id=id, name=name or id, version=version, trigger=trigger, run=fn,
+                           integrations=integrations, enabled=enabled)
+            if job.id in self.jobs:
+                raise ConfigurationError(f"define_job: duplicate job id {job.id!r}")
+            for integ in job.integrations.values():
+                self._attach(integ)
+            self.jobs[job.id] = job
+            self._schedule(job)
+            return job
+
+        return decorate
+
+    def _attach(self, integ: Integration) -> None:
+        known = self.integrations.get(integ.connection_key)
+        if known is integ:
+            return
+        if known is not None:
+            raise ConfigurationError(
+                f"two integrations use connection key {integ.connection_key!r}; give each its "
+                "own connection_key"
+            )
+        self.integrations[integ.connection_key] = integ
+        queues = self.celery.conf.task_queues
+        if all(q.name != integ.queue for q in queues):
+            self.celery.conf.task_queues = [*queues, Queue(integ.queue)]
+        for qname in integ.operations():
+            self.operation_celery_task(integ, qname)
+
+    def operation_celery_task(self, integ: Integration, qname: str) -> Any:
+        """The Celery task ``<integration id>.<namespace>.<method>`` (registered once)."""
+        name = f"{integ.id}.{qname}"
+        task = self._op_tasks.get(name)
+        if task is None:
+            task = self.celery.task(
+                name=name, bind=True, shared=False, acks_late=True, ignore_result=True,
+                max_retries=None,
+            )(_operation_body(qname))
+            self._op_tasks[name] = task
+        return task
+
+    def _schedule(self, job: Job) -> None:
+        trig = job.trigger
+        if isinstance(trig, CronTrigger):
+            schedule: Any = trig.schedule
+        elif isinstance(trig, IntervalTrigger):
+            schedule = timedelta(seconds=trig.seconds)
+        else:
+            return
+        self.celery.conf.beat_schedule = {
+            **(self.celery.conf.beat_schedule or {}),
+            f"trigger-celery:{job.id}": {"task": SCHEDULE_TASK, "schedule": schedule,
+                                         "args": [job.id]},
+        }
+
+    def publish_jobs(self) -> None:
+        """Publish every job's id, version, trigger and payload schema to Redis."""
+        self.store.publish_jobs({j.id: j.describe() for j in self.jobs.values()})
+
+    # -- enqueueing --------------------------------------------------------------------------
+
+    def trigger(self, job_id: str, payload: Any = None, *,
+                idempotency_key: str | None = None) -> RunHandle:
+        """Start a run of ``job_id`` (Trigger.dev's ``job.invoke`` / ``client.trigger``).
+
+        Parameters:
+            payload: JSON, or a pydantic model; validated against the job's schema when this
+                process defines the job.
+            idempotency_key: a second call with the same key (within ``idempotency_retention_s``)
+                returns the first run's handle and starts nothing.
+
+        Raises:
+            UnknownJobError: no local definition and no worker published ``job_id``.
+            ValidationError: the payload fails the job's schema or is not JSON; no run is made.
+        """
+        job = self.jobs.get(job_id)
+        if job is not None:
+            payload_json = _payload_json(job.parse_payload(payload), job_id)
+            version = job.version
+        else:
+            desc = self.store.registered_jobs().get(job_id)
+            if desc is None:
+                raise UnknownJobError(f"unknown job id {job_id!r}: not defined here, and no "
+                                      "worker has published it")
+            payload_json = _payload_json(payload, job_id)
+            version = desc["version"]
+        idem = self.store.trigger_key(job_id, idempotency_key) if idempotency_key else None
+        return self._create(new_run_id(), job_id, version, payload_json, idem_key=idem)
+
+    def send_event(self, name: str, payload: Any = None, *, id: str | None = None,
+                   deliver_at: datetime | None = None) -> list[RunHandle]:
+        """Send an event; every enabled job whose ``event_trigger`` matches starts a run.
+
+        Parameters:
+            name: event name (``github.issues.opened``).
+            payload: JSON (or a pydantic model).
+            id: event id; the same id again (within ``idempotency_retention_s``) starts nothing
+                new and returns the same runs. Default: a new UUID.
+            deliver_at: start the runs at this time instead of now.
+
+        Returns one handle per matching job. A payload that fails a job's schema gives that
+        job a FAILURE run recording the validation error (no retries).
+        """
+        event_id = id or uuid.uuid4().hex
+        payload_json = _payload_json(payload, f"event {name!r}")
+        data = json.loads(payload_json)
+        due = None
+        if deliver_at is not None:
+            due = (deliver_at if deliver_at.tzinfo else deliver_at.replace(tzinfo=UTC)).timestamp()
+        handles = []
+        for job_id, version, flt, job in self._event_jobs(name):
+            if not filter_matches(flt, data):
+                continue
+            run_id = "run_" + hashlib.sha256(
+                json.dumps([event_id, job_id]).encode()).hexdigest()[:32]
+            error = None
+            if job is not None:
+                try:
+                    job.parse_payload(data)
+                except ValidationError as exc:
+                    error = error_record(exc)
+            handles.append(self._create(
+                run_id, job_id, version, payload_json,
+                idem_key=self.store.event_key(f"{event_id}:{job_id}"),
+                event=(name, event_id), due_s=due, error=error,
+            ))
+        return handles
+
+    def _event_jobs(self, name: str) -> list[tuple[str, str, Any, Job | None]]:
+        found: list[tuple[str, str, Any, Job | None]] = []
+        for job in self.jobs.values():
+            if isinstance(job.trigger, EventTrigger) and job.trigger.name == name and job.enabled:
+                found.append((job.id, job.version, job.trigger.filter, job))
+        for job_id, desc in self.store.registered_jobs().items():
+            trig = desc.get("trigger", {})
+            if job_id not in self.jobs and trig.get("type") == "event" and trig.get("name") == name:
+                found.append((job_id, desc["version"], trig.get("filter"), None))
+        return found
+
+    def _create(self, run_id: str, job_id: str, version: str, payload_json: str, *,
+                idem_key: str | None, event: tuple[str, str] | None = None,
+                due_s: float | None = None, error: dict[str, Any] | None = None) -> RunHandle:
+        now = time.time()
+        fields: dict[str, Any] = {
+            "id": run_id, "job_id": job_id, "job_version": version, "payload": payload_json,
+            "status": "QUEUED", "seq": 0, "executions": 0, "created_at": now, "updated_at": now,
+        }
+        if event:
+            fields["event_name"], fields["event_id"] = event
+        if error is not None:
+            fields.update(status="FAILURE", error=dumps(error), finished_at=now)
+        elif due_s is not None and due_s > now:
+            fields.update(status="WAITING", wake_at=due_s, wait_reason="deliver_at")
+        in_window = due_s is None or due_s - now <= self.settings.eta_window_s
+        sched = (due_s or now) + (self.store.grace_s if in_window else 0)
+        created, rid = self.store.create_run(run_id, fields, idem_key=idem_key, due_s=sched,
+                                             final=error is not None)
+        if created and error is None and in_window:
+            self.executor.send_run(rid, 0, eta_s=due_s, label=job_id)
+        return RunHandle(self, rid, created=created)
+
+    # -- inspection --------------------------------------------------------------------------
+
+    def get_run(self, run_id: str) -> Run:
+        """The run's record with its tasks and logs. Raises :class:`RunNotFoundError`."""
+        h, tasks, logs = self.store.load_run(run_id)
+        if not h:
+            raise RunNotFoundError(f"no run {run_id!r} (never created, or expired)")
+        return Run.from_redis(h, tasks, logs)
+
+    def list_runs(self, *, job_id: str | None = None, status: str | None = None,
+                  limit: int = 50) -> list[Run]:
+        """Recent runs, newest first (without their tasks and logs)."""
+        out = []
+        for h in self.store.list_runs(limit * 4 if (job_id or status) else limit):
+            if (job_id and h.get("job_id") != job_id) or (status and h.get("status") != status):
+                continue
+            out.append(Run.from_redis(h, {}, []))
+        return out[:limit]
+
+    def cancel_run(self, run_id: str) -> str:
+        """Cancel a run that has not finished; returns its status after the call.
+
+        Raises:
+            RunNotFoundError: no such run.
+        """
+        status = self.store.cancel(run_id)
+        if status == "missing":
+            raise RunNotFoundError(f"no run {run_id!r}")
+        return status
+
+
+def _payload_json(payload: Any, what: str) -> str:
+    if isinstance(payload, BaseModel):
+        payload = payload.model_dump(mode="json")
+    try:
+        return dumps(payload)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{what}: payload is not JSON-serializable: {exc}") from None
+
+
+# -- Celery task bodies (bound: ``self`` is the Celery task) --------------------------------
+
+
+def _run_body(self: Any, run_id: str, seq: int) -> None:
+    client: TriggerClient = self.app.trigger_client
+    try:
+        client.executor.execute(str(run_id), int(seq))
+    except Exception:  # never let a run crash the worker; the lease expiry recovers it
+        logger.exception("execution of run %s failed unexpectedly", run_id)
+
+
+def _operation_body(qname: str) -> Callable[..., None]:
+    def body(self: Any, run_id: str, idem: str, attempt: int, connection: str) -> None:
+        client: TriggerClient = self.app.trigger_client
+        integ = client.integrations.get(connection)
+        if integ is None:
+            logger.error("no integration with connection key %r on this worker", connection)
+            return
+        try:
+            client.executor.execute_operation(integ, qname, run_id, idem, int(attempt), self)
+        except Retry:
+            raise
+        except Exception:
+            logger.exception("task %s.%s of run %s failed unexpectedly", integ.id, qname, run_id)
+
+    body.__name__ = qname.replace(".", "_")
+    return body
+
+
+def _schedule_body(self: Any, job_id: str) -> None:
+    """Celery beat's tick: one run per job and scheduled slot, however many beats send it."""
+    client: TriggerClient = self.app.trigger_client
+    job = client.jobs.get(job_id)
+    if job is None or not job.enabled:
+        return
+    now = time.time()
+    trig = job.trigger
+    if isinstance(trig, IntervalTrigger):
+        slot = int(now // trig.seconds) * trig.seconds
+    elif isinstance(trig, CronTrigger):
+        slot = cron_slot(trig.schedule, now)
+    else:
+        return
+    ts = datetime.fromtimestamp(slot, UTC).isoformat()
+    client.trigger(job_id, {"ts": ts}, idempotency_key=f"schedule:{slot}")

@@ -1,0 +1,444 @@
+"""``io``: everything a job does to the outside world, each call a task named by its key.
+
+Ported from Trigger.dev v2's ``IO`` (``io.runTask``, ``io.wait``, ``io.try``, ``io.logger``,
+``io.random``, ``io.sendEvent``, ``io.<integration>.<namespace>.<method>``). A run's function is
+executed again from the top each time the run resumes; a task whose record says ``COMPLETED``
+returns its stored output without running again.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import random as _random
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from trigger_celery._errors import (
+    DuplicateTaskKeyError,
+    LeaseLost,
+    Suspend,
+    TaskFailedError,
+    TaskOutputError,
+    ValidationError,
+)
+from trigger_celery._keys import idempotency_key
+from trigger_celery._policy import decide, error_record, resolve
+from trigger_celery._retry import RetryOptions
+from trigger_celery._store import dumps
+from trigger_celery.integrations._base import Integration, Operation, OperationResult, TaskInfo
+
+if TYPE_CHECKING:
+    from trigger_celery._execution import RunExecution
+
+
+class RunCanceled(BaseException):  # noqa: N818 - control flow
+    """The run was canceled while this execution ran; it stops without writing."""
+
+
+def _epoch(at: datetime | float | None) -> float | None:
+    if at is None or isinstance(at, int | float):
+        return at
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
+
+
+def redact(params: Any, paths: list[str] | tuple[str, ...] | None) -> Any:
+    """A copy of ``params`` with each dotted path's value replaced by ``"[redacted]"``."""
+    if not paths or not isinstance(params, dict):
+        return params
+    out = json.loads(dumps(params))
+    for path in paths:
+        node = out
+        parts = path.split(".")
+        for part in parts[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and parts[-1] in node:
+            node[parts[-1]] = "[redacted]"
+    return out
+
+
+_ARITY: dict[Any, int] = {}
+
+
+def _call_with(fn: Callable[..., Any], *args: Any) -> Any:
+    """Call ``fn`` with as many leading ``args`` as it has required positional parameters
+    (cached per code object), so ``lambda: ...``, ``lambda task: ...`` and
+    ``lambda task, io: ...`` all work."""
+    code = getattr(fn, "__code__", None) or fn
+    n = _ARITY.get(code)
+    if n is None:
+        try:
+            params = inspect.signature(fn).parameters.values()
+        except (TypeError, ValueError):
+            n = len(args)
+        else:
+            if any(p.kind is p.VAR_POSITIONAL for p in params):
+                n = len(args)
+            else:
+                # parameters with defaults are the caller's own (``lambda i=i: ...``)
+                n = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                        and p.default is p.empty for p in params)
+        _ARITY[code] = n
+    return fn(*args[:n])
+
+
+class IOLogger:
+    """``io.logger``: log lines stored on the run (capped at ``max_log_entries``)."""
+
+    def __init__(self, x: RunExecution):
+        self._x = x
+
+    def _log(self, level: str, message: str, data: dict[str, Any]) -> None:
+        self._x.log(level, message, data)
+
+    def debug(self, message: str, **data: Any) -> None:
+        self._log("DEBUG", message, data)
+
+    def info(self, message: str, **data: Any) -> None:
+        self._log("INFO", message, data)
+
+    def warn(self, message: str, **data: Any) -> None:
+        self._log("WARN", message, data)
+
+    def error(self, message: str, **data: Any) -> None:
+        self._log("ERROR", message, data)
+
+
+class _OpPath:
+    """``io.github.issues`` -> ``io.github.issues.create(key, **params)``."""
+
+    __slots__ = ("_io", "_integ", "_path")
+
+    def __init__(self, io: IO, integ: Integration, path: str):
+        self._io, self._integ, self._path = io, integ, path
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        qname = f"{self._path}.{name}" if self._path else name
+        op = self._integ.operations().get(qname)
+        if op is not None:
+            return lambda key, **params: self._io._x.dispatch(self._integ, qname, op, key, params)
+        if any(q.startswith(qname + ".") for q in self._integ.operations()):
+            return _OpPath(self._io, self._integ, qname)
+        raise AttributeError(f"{self._integ.id} has no task or namespace {qname!r}")
+
+    def run_task(self, key: str, callback: Callable[..., Any], **options: Any) -> Any:
+        """Run ``callback(client, task, io)`` as a task with this integration's authenticated
+        SDK client, icon, retry preset and ``on_error``. Options as :meth:`IO.run_task`."""
+        integ = self._integ
+        options.setdefault("icon", integ.icon)
+        options.setdefault("retry", integ.retry)
+        return self._io._x.run_inline(
+            key, lambda task, io: _call_with(callback, integ.client(), task, io),
+            integration=integ, **options,
+        )
+
+
+class IO:
+    """The ``io`` argument of a job's ``run(payload, io, ctx)``."""
+
+    def __init__(self, x: RunExecution):
+        self._x = x
+        self.logger = IOLogger(x)
+        self.run_id = x.run_id
+
+    def __getattr__(self, name: str) -> Any:
+        integ = self._x.integrations.get(name)
+        if integ is None:
+            raise AttributeError(
+                f"io has no attribute {name!r}; integrations of this job: "
+                f"{sorted(self._x.integrations) or 'none'}"
+            )
+        return _OpPath(self, integ, "")
+
+    def run_task(
+        self,
+        key: str,
+        callback: Callable[..., Any],
+        *,
+        name: str | None = None,
+        icon: str | None = None,
+        params: Any = None,
+        properties: list[dict[str, Any]] | None = None,
+        retry: RetryOptions | None = None,
+        delay_until: datetime | float | None = None,
+        redact: list[str] | None = None,
+        on_error: Callable[..., Any] | None = None,
+    ) -> Any:
+        """Run ``callback(task, io)`` once for this run, memoized under ``key``.
+
+        Parameters:
+            key: the task's key, unique under its parent within the run.
+            callback: ``fn(task, io) -> JSON`` (it may take fewer arguments, or be ``async``).
+            name, icon, params, properties: stored on the task for display.
+            retry: :class:`RetryOptions`; default no retry (one execution).
+            delay_until: do not start before this time (aware datetime or epoch seconds).
+            redact: dotted paths into ``params`` stored as ``"[redacted]"``.
+            on_error: ``hook(error, task, io)`` answering ``None``, an exception or
+                :class:`OnErrorResult` (``retry_at``, ``skip_retrying``, ``error``).
+
+        Returns the callback's output as JSON decodes it (tuples become lists), the same on
+        every execution.
+
+        Raises:
+            DuplicateTaskKeyError: ``key`` already used under this parent in this execution.
+            TaskFailedError: the task failed for good (now or in an earlier execution).
+            TaskOutputError: the output is not JSON or larger than ``max_output_bytes``.
+        """
+        return self._x.run_inline(
+            key, callback, name=name, icon=icon, params=params, properties=properties,
+            retry=retry, delay_until=delay_until, redact=redact, on_error=on_error,
+        )
+
+    def wait(self, key: str, seconds: float) -> None:
+        """Suspend the run for ``seconds`` seconds; no worker is held meanwhile."""
+        self._x.wait(key, float(seconds))
+
+    def try_(self, fn: Callable[[], Any], catch: Callable[[Exception], Any]) -> Any:
+        """Trigger.dev's ``io.try``: ``fn()``, or ``catch(error)`` if it raises an ``Exception``.
+
+        Suspension (waits, retries) passes through: it derives from ``BaseException``.
+        """
+        try:
+            return fn()
+        except Exception as err:  # noqa: BLE001 - the user's catch decides
+            return catch(err)
+
+    def random(
+        self, key: str, *, min: float = 0.0, max: float = 1.0, round: bool = False
+    ) -> float | int:
+        """A random number in [min, max) (ints in [min, max] when ``round``), the same on every
+        execution of the run."""
+        def draw() -> float | int:
+            if round:
+                return _random.randint(int(min), int(max))
+            return _random.uniform(min, max)
+
+        return self.run_task(key, draw, name="random", icon="dice")  # type: ignore[no-any-return]
+
+    def send_event(
+        self,
+        key: str,
+        name: str,
+        payload: Any,
+        *,
+        id: str | None = None,
+        deliver_at: datetime | None = None,
+    ) -> list[str]:
+        """Send an event from inside a run, once. The event id defaults to the task's
+        idempotency key, so a resumed run does not send it twice. Returns the started run ids."""
+        x = self._x
+
+        def send(task: TaskInfo) -> list[str]:
+            handles = x.client.send_event(
+                name, payload, id=id or task.idempotency_key, deliver_at=deliver_at
+            )
+            return [h.id for h in handles]
+
+        return self.run_task(  # type: ignore[no-any-return]
+            key, send, name=f"send event {name}", icon="send", params={"name": name, "id": id}
+        )
+
+
+def encode_output(value: Any, what: str, limit: int) -> str:
+    """JSON-encode a task or run output; raises :class:`TaskOutputError` naming ``what``."""
+    try:
+        text = dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise TaskOutputError(f"{what}: output is not JSON-serializable: {exc}") from None
+    if len(text.encode()) > limit:
+        raise TaskOutputError(
+            f"{what}: output is {len(text.encode())} bytes, over the {limit}-byte limit "
+            "(max_output_bytes)"
+        )
+    return text
+
+
+class TaskRunner:
+    """The task logic of one execution (mixed into :class:`RunExecution`)."""
+
+    # provided by RunExecution
+    run_id: str
+    client: Any
+    tasks: dict[str, Any]
+    integrations: dict[str, Integration]
+    io: IO
+
+    def _enter(self, key: str) -> str:
+        parent = self._parents[-1] if self._parents else None
+        idem = idempotency_key(self.run_id, parent, key)
+        if idem in self._seen:
+            raise DuplicateTaskKeyError(
+                f"task key {key!r} used twice under the same parent in one execution"
+            )
+        self._seen.add(idem)
+        return idem
+
+    def _record(self, idem: str) -> dict[str, Any] | None:
+        raw = self.tasks.get(idem)
+        if raw is None:
+            return None
+        self.replayed += 1  # a record an earlier execution wrote: we are still replaying
+        if isinstance(raw, dict):
+            return raw
+        rec: dict[str, Any] = json.loads(raw)
+        self.tasks[idem] = rec
+        return rec
+
+    def _replayed(self, key: str, rec: dict[str, Any]) -> Any:
+        if rec["status"] == "COMPLETED":
+            return rec.get("output")
+        raise TaskFailedError(key, rec.get("error") or {})
+
+    def run_inline(
+        self,
+        key: str,
+        callback: Callable[..., Any],
+        *,
+        name: str | None = None,
+        icon: str | None = None,
+        params: Any = None,
+        properties: list[dict[str, Any]] | None = None,
+        retry: RetryOptions | None = None,
+        delay_until: datetime | float | None = None,
+        redact: list[str] | None = None,
+        on_error: Callable[..., Any] | None = None,
+        integration: Integration | None = None,
+    ) -> Any:
+        idem = self._enter(key)
+        rec = self._record(idem)
+        if rec is not None and rec["status"] in ("COMPLETED", "ERRORED"):
+            return self._replayed(key, rec)
+        now = time.time()
+        if rec is None:
+            rec = {
+                "key": key, "idem": idem, "parent": self._parents[-1] if self._parents else None,
+                "kind": "inline", "name": name or key, "icon": icon, "status": "PENDING",
+                "attempts": 0, "params": _redact(params, redact), "properties": properties or [],
+                "created_at": now,
+            }
+            due = _epoch(delay_until)
+            if due is not None and due > now:
+                rec.update(status="WAITING", retry_at=due, wait="delay_until")
+                self.suspend(due, f"delay_until of task {key!r}", idem, rec)
+        elif rec.get("retry_at") and rec["retry_at"] > now:
+            self.suspend(rec["retry_at"], f"retry of task {key!r}")
+        rec["attempts"] += 1
+        rec["status"] = "RUNNING"
+        rec.pop("retry_at", None)
+        info = TaskInfo(self.run_id, key, idem, rec["name"], rec["attempts"], params,
+                        rec["properties"])
+        started = time.time()
+        self._parents.append(idem)
+        try:
+            output = resolve(_call_with(callback, info, self.io))
+            if isinstance(output, OperationResult):
+                rec["properties"] = [*rec["properties"], *output.properties]
+                output = output.output
+            text = encode_output(output, f"task {key!r}", self.settings.max_output_bytes)
+        except (Suspend, LeaseLost, RunCanceled):
+            raise
+        except Exception as err:  # noqa: BLE001 - recorded, then retried or failed
+            self._fail(key, idem, rec, err, info, retry, [on_error, integration and
+                       integration.on_error], started)
+        finally:
+            self._parents.pop()
+        rec.update(status="COMPLETED", completed_at=time.time(),
+                   duration_ms=round((time.time() - started) * 1000, 3))
+        rec.pop("error", None)
+        self.checkpoint(idem, rec, text)
+        return json.loads(text)
+
+    def _fail(self, key: str, idem: str, rec: dict[str, Any], err: Exception, info: TaskInfo,
+              retry: RetryOptions | None, hooks: list[Any], started: float) -> None:
+        now = time.time()
+        d = decide(err, record=rec, task=info, io=self.io, retry=retry, hooks=hooks,
+                   settings=self.settings, now=now)
+        erec = error_record(d.error)
+        rec.setdefault("errors", []).append(
+            {"attempt": rec["attempts"], **erec, "at": now,
+             "duration_ms": round((now - started) * 1000, 3)}
+        )
+        rec["errors"] = rec["errors"][-20:]
+        if d.retry_at is None:
+            rec.update(status="ERRORED", error=erec, completed_at=now)
+            self.checkpoint(idem, rec)
+            raise TaskFailedError(key, erec) from d.error
+        if d.deferral:
+            rec["deferrals"] = int(rec.get("deferrals", 0)) + 1
+            rec.setdefault("first_deferral_at", now)
+        rec.update(status="WAITING", retry_at=d.retry_at, error=erec)
+        self.suspend(d.retry_at, f"retry of task {key!r}", idem, rec)
+
+    def wait(self, key: str, seconds: float) -> None:
+        idem = self._enter(key)
+        rec = self._record(idem)
+        if rec is not None and rec["status"] == "COMPLETED":
+            return
+        now = time.time()
+        if rec is None:
+            rec = {"key": key, "idem": idem, "parent": self._parents[-1] if self._parents else None,
+                   "kind": "wait", "name": f"wait {seconds:g}s", "icon": "clock",
+                   "status": "WAITING", "attempts": 0, "params": {"seconds": seconds},
+                   "properties": [], "created_at": now, "retry_at": now + seconds}
+            self.suspend(now + seconds, f"wait {key!r}", idem, rec)
+        if rec["retry_at"] > now:
+            self.suspend(rec["retry_at"], f"wait {key!r}")
+        rec.update(status="COMPLETED", attempts=1, completed_at=now, output=None)
+        rec.pop("retry_at", None)
+        self.checkpoint(idem, rec)
+
+    def dispatch(self, integ: Integration, qname: str, op: Operation[Any], key: str,
+                 params: dict[str, Any]) -> Any:
+        """An integration call: a Celery task on the integration's queue; the run waits."""
+        full = f"{integ.id}.{qname}"
+        model = op.validate(full, params)  # bad params: ValidationError now, before any HTTP
+        idem = self._enter(key)
+        rec = self._record(idem)
+        if rec is not None and rec["status"] in ("COMPLETED", "ERRORED"):
+            return self._replayed(key, rec)
+        now = time.time()
+        check = self.settings.dispatch_check_s
+        if rec is None:
+            call = model.model_dump(mode="json", exclude_unset=True)
+            rec = {
+                "key": key, "idem": idem, "parent": self._parents[-1] if self._parents else None,
+                "kind": "dispatched", "name": full, "display": op.display_name(model),
+                "icon": integ.icon, "status": "PENDING", "attempts": 0,
+                "params": _redact(call, op.redact), "call": call,
+                "properties": op.display_properties(model), "connection": integ.connection_key,
+                "queue": integ.queue, "created_at": now, "dispatched_at": now,
+            }
+            self.checkpoint(idem, rec)
+            self.send_task(integ, qname, idem, 1, rec)
+            self.suspend(None, f"waiting for {full} {key!r}")
+        retry_at = rec.get("retry_at")
+        if rec["status"] == "WAITING" and retry_at:
+            if retry_at > now:
+                # a retry beyond the ETA window is dispatched by this run at retry_at
+                self.suspend(retry_at if rec.get("resend_by_run") else None,
+                             f"retry of {full} {key!r}")
+            if rec.get("resend_by_run") or now - retry_at > self.grace_s:
+                self._redispatch(integ, qname, idem, rec, now)
+        elif now - float(rec.get("dispatched_at", 0)) > check:
+            self._redispatch(integ, qname, idem, rec, now)  # its message may be lost
+        self.suspend(None, f"waiting for {full} {key!r}")
+
+    def _redispatch(self, integ: Integration, qname: str, idem: str, rec: dict[str, Any],
+                    now: float) -> None:
+        rec["dispatched_at"] = now
+        rec.pop("resend_by_run", None)
+        self.checkpoint(idem, rec)
+        self.send_task(integ, qname, idem, int(rec["attempts"]) + 1, rec)
+
+
+def _redact(params: Any, paths: list[str] | tuple[str, ...] | None) -> Any:
+    if params is None:
+        return None
+    try:
+        return redact(params, paths) if paths else json.loads(dumps(params))
+    except (TypeError, ValueError):
+        raise ValidationError("task params must be JSON-serializable") from None

@@ -1,0 +1,106 @@
+"""Settings: keyword argument first, then ``TRIGGER_CELERY_<NAME>`` environment variables.
+
+Unknown settings are errors, whether passed as keywords or set in the environment under the
+``TRIGGER_CELERY_`` prefix (a typo such as ``TRIGGER_CELERY_REDIS_ULR`` fails at start-up instead of
+being ignored). All durations are in seconds and say so in their names (``_s``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from trigger_celery._errors import ConfigurationError
+
+ENV_PREFIX = "TRIGGER_CELERY_"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+# Variables under the prefix that are not settings of the client (read by the CLI and tests).
+_NOT_SETTINGS = {"APP", "APP_MODULES", "DEV_DIR", "TEST_REDIS_URL"}
+
+
+class Settings(BaseSettings):
+    """Every setting of a :class:`~trigger_celery.TriggerClient`.
+
+    Attributes:
+        redis_url: the store (runs, tasks, wake-ups). ``redis://``, ``rediss://`` or
+            ``redis+sentinel://`` as redis-py takes them.
+        broker_url: the Celery broker; defaults to ``redis_url``. ``amqp://`` works too.
+        key_prefix: prefix of every Redis key we write.
+        runs_queue: the Celery queue run executions go to.
+        visibility_timeout_s: the Redis broker's redelivery window; set on the Celery app in all
+            three places Celery reads it. Waits and retries longer than
+            ``eta_window_s`` never ride on an ETA message.
+        eta_window_s: longest delay sent as a Celery ETA/countdown message; longer ones are kept
+            as a wake-up in Redis and sent when due. Must stay well under the redelivery window.
+        lease_s: how long a run execution's lease lasts without renewal (renewed every third).
+        poll_interval_s: how often each worker sends due wake-ups and recovers expired leases.
+        dispatch_check_s: how long a run waits on a dispatched task before it checks on it and
+            sends its message again (the task itself ignores duplicates).
+        run_retention_s: how long a finished run's records stay (7 days).
+        idempotency_retention_s: how long trigger idempotency keys and event ids are remembered.
+        max_output_bytes: largest JSON output of one task or run (1 MiB).
+        max_log_entries: log entries kept per run; later ones are counted, not stored.
+        retry_at_max_deferrals: cap on ``retry_at`` deferrals of one task (error retries apart).
+        retry_at_max_deferral_s: cap on the time from a task's first deferral to its last.
+        worker_eta_task_limit: most ETA messages one worker holds (Celery 5.6+).
+    """
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    redis_url: str = DEFAULT_REDIS_URL
+    broker_url: str | None = None
+    key_prefix: str = Field(default="tc", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    runs_queue: str = "trigger-celery"
+    visibility_timeout_s: float = Field(default=3600.0, gt=0)
+    eta_window_s: float = Field(default=600.0, ge=0)
+    lease_s: float = Field(default=30.0, gt=0)
+    poll_interval_s: float = Field(default=2.0, gt=0)
+    dispatch_check_s: float = Field(default=30.0, gt=0)
+    run_retention_s: int = Field(default=7 * 24 * 3600, gt=0)
+    idempotency_retention_s: int = Field(default=24 * 3600, gt=0)
+    max_output_bytes: int = Field(default=1024 * 1024, gt=0)
+    max_log_entries: int = Field(default=1000, gt=0)
+    retry_at_max_deferrals: int = Field(default=100, gt=0)
+    retry_at_max_deferral_s: float = Field(default=24 * 3600.0, gt=0)
+    worker_eta_task_limit: int = Field(default=1000, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.eta_window_s >= self.visibility_timeout_s:
+            raise ValueError(
+                f"eta_window_s ({self.eta_window_s}) must be below visibility_timeout_s "
+                f"({self.visibility_timeout_s}): an ETA message held past the redelivery window "
+                "runs twice"
+            )
+        return self
+
+    @property
+    def effective_broker_url(self) -> str:
+        return self.broker_url or self.redis_url
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build :class:`Settings` from keywords and the environment.
+
+    Raises:
+        ConfigurationError: an unknown setting (keyword or ``TRIGGER_CELERY_*`` variable) or an
+            invalid value; the message names it.
+    """
+    known = {name.upper() for name in Settings.model_fields} | _NOT_SETTINGS
+    unknown_env = sorted(
+        name for name in os.environ
+        if name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX):] not in known
+    )
+    if unknown_env:
+        raise ConfigurationError(f"unknown setting(s) in the environment: {', '.join(unknown_env)}")
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigurationError(f"invalid settings: {problems}") from None

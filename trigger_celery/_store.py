@@ -1,0 +1,192 @@
+"""The Redis data model: every key, every TTL, and the Lua scripts that change several at once.
+
+Keys (``P`` is ``Settings.key_prefix``; ``{run_id}`` is a Redis Cluster hash tag, so a run's keys
+live in one slot)::
+
+    P:run:{run_id}                hash    id, job_id, job_version, status, payload, output, error,
+                                          created_at, started_at, finished_at, updated_at, seq,
+                                          executions, wake_at, wait_reason, logs_dropped, ...
+    P:run:{run_id}:tasks          hash    idempotency key -> task record (JSON)
+    P:run:{run_id}:logs           list    log entries (JSON), at most ``max_log_entries``
+    P:run:{run_id}:lease          string  token of the execution holding the run (PX lease_s)
+    P:run:{run_id}:tlease:<idem>  string  token of the worker running a dispatched task attempt
+    P:schedule                    zset    run_id -> epoch seconds when the poller must look at it
+                                          (wake-up of a wait or retry, safety net of a message,
+                                          lease expiry of an execution)
+    P:runs                        zset    run_id -> created_at (listing)
+    P:trigger:<job_id>:<key>      string  run id of a trigger idempotency key (TTL idempotency)
+    P:event:<event_id>            string  JSON list of run ids an event started (TTL idempotency)
+    P:jobs                        hash    job_id -> JSON description published by workers
+
+TTLs: finished runs keep ``run_retention_s`` (7 days); trigger keys and event ids
+``idempotency_retention_s`` (24 h); runs that have not finished never expire.
+
+The schedule and the poller's script (``claim_due.lua``) span runs, so they are the one part that
+needs a single Redis node (or Sentinel); each run's own scripts touch its slot and the schedule.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from importlib import resources
+from typing import Any
+
+import redis
+
+from trigger_celery._settings import Settings
+
+RUN_STATUSES = ("QUEUED", "EXECUTING", "WAITING", "SUCCESS", "FAILURE", "CANCELED")
+FINISHED = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
+TASK_STATUSES = ("PENDING", "RUNNING", "WAITING", "COMPLETED", "ERRORED", "CANCELED")
+
+_SCRIPTS = (
+    "acquire", "checkpoint", "renew", "suspend", "finish", "cancel", "create_run",
+    "task_start", "task_settle", "claim_due", "log",
+)
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON, the one encoding we store and send. Raises TypeError/ValueError if not JSON."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+class Store:
+    """Redis access for runs, tasks, leases, the schedule and idempotency records.
+
+    Parameters:
+        settings: the client's settings (``redis_url``, ``key_prefix``, TTLs).
+    """
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.prefix = settings.key_prefix
+        self.redis: redis.Redis = redis.Redis.from_url(
+            settings.redis_url,
+            decode_responses=True,
+            health_check_interval=10,
+            socket_keepalive=True,
+            retry_on_timeout=True,
+        )
+        self.schedule_key = f"{self.prefix}:schedule"
+        self.runs_key = f"{self.prefix}:runs"
+        self.jobs_key = f"{self.prefix}:jobs"
+        lua = resources.files("trigger_celery") / "lua"
+        self._scripts = {
+            name: self.redis.register_script((lua / f"{name}.lua").read_text())
+            for name in _SCRIPTS
+        }
+
+    # -- keys --------------------------------------------------------------------------------
+
+    def run_key(self, run_id: str) -> str:
+        return f"{self.prefix}:run:{{{run_id}}}"
+
+    def run_keys(self, run_id: str) -> tuple[str, str, str, str]:
+        """(run, tasks, logs, lease) keys of a run."""
+        base = self.run_key(run_id)
+        return base, f"{base}:tasks", f"{base}:logs", f"{base}:lease"
+
+    def task_lease_key(self, run_id: str, idem: str) -> str:
+        return f"{self.run_key(run_id)}:tlease:{idem}"
+
+    def trigger_key(self, job_id: str, key: str) -> str:
+        return f"{self.prefix}:trigger:{job_id}:{key}"
+
+    def event_key(self, event_id: str) -> str:
+        return f"{self.prefix}:event:{event_id}"
+
+    def script(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        return self._scripts[name](keys=keys, args=args)
+
+    # -- runs --------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        run_id: str,
+        fields: dict[str, Any],
+        *,
+        idem_key: str | None = None,
+        due_s: float | None = None,
+        final: bool = False,
+    ) -> tuple[bool, str]:
+        """Create a run hash (atomically with its idempotency key, when given).
+
+        Returns ``(created, run_id)``; ``created`` is False when ``idem_key`` already named a
+        run, whose id is returned instead.
+        """
+        now = time.time()
+        run, _, _, _ = self.run_keys(run_id)
+        status, rid = self.script(
+            "create_run",
+            [run, self.schedule_key, self.runs_key, idem_key or f"{self.prefix}:unused"],
+            [
+                run_id, dumps(fields), "1" if idem_key else "",
+                self.settings.idempotency_retention_s, now,
+                due_s if due_s is not None else now + self.grace_s, "1" if final else "",
+                self.settings.run_retention_s,
+            ],
+        )
+        return status == "created", rid
+
+    @property
+    def grace_s(self) -> float:
+        """Seconds after which the poller re-sends a message that should have arrived."""
+        return max(self.settings.lease_s, 2 * self.settings.poll_interval_s)
+
+    def get_run_hash(self, run_id: str) -> dict[str, str]:
+        return self.redis.hgetall(self.run_key(run_id))  # type: ignore[return-value]
+
+    def load_run(self, run_id: str) -> tuple[dict[str, str], dict[str, str], list[str]]:
+        """(run hash, tasks hash, log entries) in one round trip."""
+        run, tasks, logs, _ = self.run_keys(run_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(run)
+        pipe.hgetall(tasks)
+        pipe.lrange(logs, 0, -1)
+        r, t, lg = pipe.execute()
+        return r, t, lg
+
+    def cancel(self, run_id: str) -> str:
+        run, tasks, logs, _ = self.run_keys(run_id)
+        return str(self.script(
+            "cancel", [run, tasks, logs, self.schedule_key],
+            [run_id, time.time(), self.settings.run_retention_s],
+        ))
+
+    def list_runs(self, limit: int = 50) -> list[dict[str, str]]:
+        """The newest runs' hashes, newest first; expired runs are dropped from the index."""
+        self.redis.zremrangebyscore(
+            self.runs_key, "-inf", time.time() - self.settings.run_retention_s - 3600
+        )
+        ids = self.redis.zrevrange(self.runs_key, 0, limit * 4)
+        pipe = self.redis.pipeline(transaction=False)
+        for rid in ids:
+            pipe.hgetall(self.run_key(rid))
+        return [h for h in pipe.execute() if h][:limit]
+
+    # -- jobs registry -----------------------------------------------------------------------
+
+    def publish_jobs(self, jobs: dict[str, dict[str, Any]]) -> None:
+        if jobs:
+            self.redis.hset(self.jobs_key, mapping={k: dumps(v) for k, v in jobs.items()})
+
+    def registered_jobs(self) -> dict[str, dict[str, Any]]:
+        raw: dict[str, str] = self.redis.hgetall(self.jobs_key)  # type: ignore[assignment]
+        return {k: json.loads(v) for k, v in raw.items()}
+
+    # -- poller ------------------------------------------------------------------------------
+
+    def claim_due(self, limit: int = 200) -> list[tuple[str, int]]:
+        """Runs due for a message now: ``[(run_id, seq), ...]``; each is pushed back by grace."""
+        flat = self.script(
+            "claim_due", [self.schedule_key],
+            [time.time(), self.grace_s, limit, self.prefix],
+        )
+        return [(flat[i], int(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+    def renew(self, lease_key: str, token: str, lease_ms: int, run_id: str = "") -> bool:
+        due = time.time() + lease_ms / 1000
+        return bool(self.script(
+            "renew", [lease_key, self.schedule_key], [token, lease_ms, run_id, due]
+        ))

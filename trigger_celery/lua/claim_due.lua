@@ -1,0 +1,20 @@
+-- The poller claims runs whose schedule is due: it pushes each entry back by ARGV[2] seconds
+-- (so a lost message is sent again) and returns run ids with their seq and status.
+-- A run whose lease is still held (a live execution) is skipped.
+-- KEYS: schedule   ARGV: now_s, resend_s, limit, prefix
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+local out = {}
+for _, id in ipairs(ids) do
+  local run = ARGV[4] .. ':run:{' .. id .. '}'
+  local status = redis.call('HGET', run, 'status')
+  if (not status) or status == 'SUCCESS' or status == 'FAILURE' or status == 'CANCELED' then
+    redis.call('ZREM', KEYS[1], id)
+  elseif redis.call('EXISTS', run .. ':lease') == 1 then
+    redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]), id)
+  else
+    redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]), id)
+    table.insert(out, id)
+    table.insert(out, redis.call('HGET', run, 'seq'))
+  end
+end
+return out
