@@ -90,15 +90,13 @@ class OperationResult:
 
 
 @dataclass(frozen=True)
-class Operation(Generic[P]):
-    """One SDK method exposed as a task. Build with :func:`operation`."""
+class _Declared(Generic[P]):
+    """What operations and compound tasks share: params model and display."""
 
     method: str
-    fn: Callable[[Any, P, TaskInfo], Any]
     params: type[P]
-    display: str | Callable[[P], str] | None = None
-    properties: Callable[[P], list[dict[str, Any]]] | None = None
-    redact: tuple[str, ...] = ()
+    display: str | Callable[[P], str] | None
+    properties: Callable[[P], list[dict[str, Any]]] | None
 
     def validate(self, qualified_name: str, raw: dict[str, Any]) -> P:
         """Validate call params; raises :class:`ValidationError` naming the field and problem."""
@@ -120,6 +118,24 @@ class Operation(Generic[P]):
 
     def display_properties(self, params: P) -> list[dict[str, Any]]:
         return self.properties(params) if self.properties else []
+
+
+@dataclass(frozen=True)
+class Operation(_Declared[P]):
+    """One SDK method exposed as a dispatched task. Build with :func:`operation`."""
+
+    fn: Callable[[Any, P, TaskInfo], Any] = field(default=lambda c, p, t: None)
+    redact: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Compound(_Declared[P]):
+    """A task made of other tasks of its integration (Trigger.dev's compound tasks such as
+    ``createCommentWithReaction``). It runs inside the run as a parent task; the calls it makes
+    through ``integration_io`` (the run's ``io.<name>``) are its subtasks. Build with
+    :func:`compound`."""
+
+    fn: Callable[[Any, P], Any] = field(default=lambda i, p: None)
 
 
 def operation(
@@ -153,6 +169,22 @@ def operation(
     return wrap
 
 
+def compound(
+    *,
+    params: type[P],
+    display: str | Callable[[P], str] | None = None,
+    properties: Callable[[P], list[dict[str, Any]]] | None = None,
+) -> Callable[[Callable[[Any, P], Any]], Compound[P]]:
+    """Declare a namespace method made of other tasks: ``fn(integration_io, params) -> JSON``,
+    where ``integration_io.<namespace>.<method>(key, ...)`` calls are its subtasks."""
+
+    def wrap(fn: Callable[[Any, P], Any]) -> Compound[P]:
+        return Compound(method=fn.__name__, fn=fn, params=params, display=display,
+                        properties=properties)
+
+    return wrap
+
+
 class Namespace:
     """A group of operations, one class per module (``integrations/github/issues.py``)."""
 
@@ -161,6 +193,10 @@ class Namespace:
     @classmethod
     def operations(cls) -> dict[str, Operation[Any]]:
         return {k: v for k, v in vars(cls).items() if isinstance(v, Operation)}
+
+    @classmethod
+    def compounds(cls) -> dict[str, Compound[Any]]:
+        return {k: v for k, v in vars(cls).items() if isinstance(v, Compound)}
 
 
 _CONNECTION_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
@@ -260,9 +296,16 @@ class Integration:
 
     @classmethod
     def operations(cls) -> dict[str, Operation[Any]]:
-        """``{"issues.create": Operation, ...}`` for every namespace."""
-        return {
-            f"{ns.name}.{method}": op
-            for ns in cls.namespaces
-            for method, op in ns.operations().items()
-        }
+        """``{"issues.create": Operation, ...}`` for every namespace (computed once per class)."""
+        ops = cls.__dict__.get("_operations")
+        if ops is None:
+            ops = {f"{ns.name}.{method}": op
+                   for ns in cls.namespaces for method, op in ns.operations().items()}
+            cls._operations = ops  # type: ignore[attr-defined]
+        return ops
+
+    @classmethod
+    def compounds(cls) -> dict[str, Compound[Any]]:
+        """``{"issues.create_comment_with_reaction": Compound, ...}`` for every namespace."""
+        return {f"{ns.name}.{method}": c
+                for ns in cls.namespaces for method, c in ns.compounds().items()}

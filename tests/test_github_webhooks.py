@@ -31,8 +31,8 @@ class Recorder:
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any], str]] = []
 
-    def __call__(self, name: str, payload: dict[str, Any], event_id: str) -> None:
-        self.calls.append((name, payload, event_id))
+    def __call__(self, name: str, payload: dict[str, Any], *, id: str) -> None:
+        self.calls.append((name, payload, id))
 
 
 def headers_for(body: bytes, event: str = "issues", delivery: str = "d-1",
@@ -134,7 +134,7 @@ def test_wsgi_app_answers() -> None:
 
 
 def test_wsgi_app_reports_send_event_failure_as_500(caplog: pytest.LogCaptureFixture) -> None:
-    def broken(name: str, payload: dict[str, Any], event_id: str) -> None:
+    def broken(name: str, payload: dict[str, Any], *, id: str) -> None:
         raise RuntimeError("redis down")
 
     client = Client(make_wsgi_app(secret=SECRET, send_event=broken))

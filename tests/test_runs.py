@@ -125,3 +125,16 @@ def test_tokens_and_messages_are_json(client, store_redis):
     conf = client.celery.conf
     assert conf.accept_content == ["json"] and conf.task_serializer == "json"
     assert conf.result_accept_content == ["json"]
+
+
+def test_reset_task_reruns_a_failed_run_from_its_failed_task(client, store_redis):
+    handle = client.trigger("nested", {"tag": "reset", "fail_child": True})
+    with pytest.raises(RunFailedError):
+        handle.result(timeout=30)
+    cleared = client.reset_task(handle.id, "bad-child")
+    assert sorted(cleared) == ["bad-child", "parent"]
+    with pytest.raises(RunFailedError):  # the code is still broken: it fails again, once more
+        handle.result(timeout=30)
+    run = client.get_run(handle.id)
+    assert run.executions == 2
+    assert side(store_redis, "reset:child-ok") == 1  # the completed child did not run again

@@ -301,6 +301,34 @@ class TriggerClient:
         return status
 
 
+    def reset_task(self, run_id: str, key: str) -> list[str]:
+        """Clear a failed task (and the ancestors its failure failed) so the run, re-queued if it
+        had failed, runs it again: use after deploying fixed code. Returns the cleared task keys.
+
+        Raises:
+            RunNotFoundError: no such run.
+            ConfigurationError: no task with that key, or an execution is in progress.
+        """
+        run = self.get_run(run_id)
+        by_idem = {t.idem: t for t in run.tasks}
+        targets = [t for t in run.tasks if t.key == key]
+        if not targets:
+            raise ConfigurationError(f"run {run_id} has no task with key {key!r}")
+        clear: dict[str, str] = {}
+        for t in targets:
+            clear[t.idem] = t.key
+            parent = by_idem.get(t.parent or "")
+            while parent is not None and parent.status == "ERRORED":
+                clear[parent.idem] = parent.key
+                parent = by_idem.get(parent.parent or "")
+        outcome, seq = self.store.reset_tasks(run_id, list(clear))
+        if outcome == "busy":
+            raise ConfigurationError(f"run {run_id} is executing; try again when it is not")
+        if outcome == "requeued":
+            self.executor.send_run(run_id, seq, label=run.job_id)
+        return list(clear.values())
+
+
 def _payload_json(payload: Any, what: str) -> str:
     if isinstance(payload, BaseModel):
         payload = payload.model_dump(mode="json")

@@ -120,6 +120,10 @@ class RunExecution(TaskRunner):
         self._parents: list[str] = []
         self.replayed = 0
         self.settled = len(tasks)  # records from earlier executions; logs before them are old
+        # This execution took over from one whose worker died (acquire.lua): the first task it
+        # runs without a record may have been in flight then; it is marked rerun_after_loss.
+        self.recovering = bool(run.get("recovered_by")) and \
+            run.get("recovered_by") == run.get("executions")
         self.io = IO(self)
 
     # -- writes, fenced by the lease token ---------------------------------------------------
@@ -137,6 +141,7 @@ class RunExecution(TaskRunner):
         if res == -1:
             raise RunCanceled(self.run_id)
         self.tasks[idem] = text
+        self.recovering = False  # past the point where the lost execution could have been
 
     def suspend(self, wake_at: float | None, reason: str, idem: str = "",
                 rec: dict[str, Any] | None = None) -> None:
@@ -176,6 +181,9 @@ class Executor:
         self.store = client.store
         self.settings = client.settings
         self.leases = LeaseKeeper(self.store)
+        #: Called as ``hook(execution, suspend)`` before a suspension is written; for tests and
+        #: instrumentation (a hook that blocks holds the run's suspension open).
+        self.before_suspend: list[Any] = []
 
     # -- messages ----------------------------------------------------------------------------
 
@@ -268,6 +276,8 @@ class Executor:
         self._finish(run_id, token, "SUCCESS", text, None)
 
     def _suspend(self, x: RunExecution, s: _Suspension) -> None:
+        for hook in self.before_suspend:
+            hook(x, s)
         now = time.time()
         grace = self.store.grace_s
         in_window = s.wake_at is not None and s.wake_at - now <= self.settings.eta_window_s
@@ -309,11 +319,14 @@ class Executor:
         run, tasks, _, _ = self.store.run_keys(run_id)
         tlease = self.store.task_lease_key(run_id, idem)
         lease_ms = int(self.settings.lease_s * 1000)
-        res = self.store.script("task_start", [tasks, tlease],
-                                [idem, attempt, token, lease_ms, time.time()])
+        res = self.store.script("task_start", [tasks, tlease, self.store.task_starts_key(run_id)],
+                                [idem, attempt, token, lease_ms, time.time(),
+                                 self.settings.run_retention_s])
         if res[0] != "ok":
             return str(res[0])
         rec: dict[str, Any] = json.loads(res[1])
+        if int(res[2]) > 1:  # this attempt started before and its worker died: it may repeat
+            rec["rerun_after_loss"] = True
         self.leases.hold(tlease, token)
         try:
             return self._attempt(integ, qname, run_id, idem, attempt, rec, token, celery_task)

@@ -28,7 +28,13 @@ from trigger_celery._keys import idempotency_key
 from trigger_celery._policy import decide, error_record, resolve
 from trigger_celery._retry import RetryOptions
 from trigger_celery._store import dumps
-from trigger_celery.integrations._base import Integration, Operation, OperationResult, TaskInfo
+from trigger_celery.integrations._base import (
+    Compound,
+    Integration,
+    Operation,
+    OperationResult,
+    TaskInfo,
+)
 
 if TYPE_CHECKING:
     from trigger_celery._execution import RunExecution
@@ -118,12 +124,26 @@ class _OpPath:
         if name.startswith("_"):
             raise AttributeError(name)
         qname = f"{self._path}.{name}" if self._path else name
-        op = self._integ.operations().get(qname)
+        integ = self._integ
+        op = integ.operations().get(qname)
         if op is not None:
-            return lambda key, **params: self._io._x.dispatch(self._integ, qname, op, key, params)
-        if any(q.startswith(qname + ".") for q in self._integ.operations()):
-            return _OpPath(self._io, self._integ, qname)
-        raise AttributeError(f"{self._integ.id} has no task or namespace {qname!r}")
+            return lambda key, **params: self._io._x.dispatch(integ, qname, op, key, params)
+        comp = integ.compounds().get(qname)
+        if comp is not None:
+            return lambda key, **params: self._compound(comp, qname, key, params)
+        if any(q.startswith(qname + ".") for q in (*integ.operations(), *integ.compounds())):
+            return _OpPath(self._io, integ, qname)
+        raise AttributeError(f"{integ.id} has no task or namespace {qname!r}")
+
+    def _compound(self, comp: Compound[Any], qname: str, key: str, params: dict[str, Any]) -> Any:
+        full = f"{self._integ.id}.{qname}"
+        model = comp.validate(full, params)
+        root = _OpPath(self._io, self._integ, "")
+        return self._io.run_task(
+            key, lambda: comp.fn(root, model), name=full, icon=self._integ.icon,
+            params=model.model_dump(mode="json", exclude_unset=True),
+            properties=comp.display_properties(model),
+        )
 
     def run_task(self, key: str, callback: Callable[..., Any], **options: Any) -> Any:
         """Run ``callback(client, task, io)`` as a task with this integration's authenticated
@@ -266,6 +286,7 @@ class TaskRunner:
     tasks: dict[str, Any]
     integrations: dict[str, Integration]
     io: IO
+    recovering: bool
 
     def _enter(self, key: str) -> str:
         parent = self._parents[-1] if self._parents else None
@@ -329,6 +350,8 @@ class TaskRunner:
         rec["attempts"] += 1
         rec["status"] = "RUNNING"
         rec.pop("retry_at", None)
+        if self.recovering:  # a lost execution may have run this callback already
+            rec["rerun_after_loss"] = True
         info = TaskInfo(self.run_id, key, idem, rec["name"], rec["attempts"], params,
                         rec["properties"])
         started = time.time()

@@ -10,6 +10,8 @@ live in one slot)::
     P:run:{run_id}:logs           list    log entries (JSON), at most ``max_log_entries``
     P:run:{run_id}:lease          string  token of the execution holding the run (PX lease_s)
     P:run:{run_id}:tlease:<idem>  string  token of the worker running a dispatched task attempt
+    P:run:{run_id}:tstarts        hash    "<idem>:<attempt>" -> starts of that dispatched attempt
+                                          (2+: a worker died in it; TTL run_retention_s)
     P:schedule                    zset    run_id -> epoch seconds when the poller must look at it
                                           (wake-up of a wait or retry, safety net of a message,
                                           lease expiry of an execution)
@@ -42,7 +44,7 @@ TASK_STATUSES = ("PENDING", "RUNNING", "WAITING", "COMPLETED", "ERRORED", "CANCE
 
 _SCRIPTS = (
     "acquire", "checkpoint", "renew", "suspend", "finish", "cancel", "create_run",
-    "task_start", "task_settle", "claim_due", "log",
+    "task_start", "task_settle", "claim_due", "log", "reset_task",
 )
 
 
@@ -89,6 +91,9 @@ class Store:
 
     def task_lease_key(self, run_id: str, idem: str) -> str:
         return f"{self.run_key(run_id)}:tlease:{idem}"
+
+    def task_starts_key(self, run_id: str) -> str:
+        return f"{self.run_key(run_id)}:tstarts"
 
     def trigger_key(self, job_id: str, key: str) -> str:
         return f"{self.prefix}:trigger:{job_id}:{key}"
@@ -153,6 +158,17 @@ class Store:
             "cancel", [run, tasks, logs, self.schedule_key],
             [run_id, time.time(), self.settings.run_retention_s],
         ))
+
+    def reset_tasks(self, run_id: str, idems: list[str]) -> tuple[str, int]:
+        """Delete task records; a FAILURE run goes back to QUEUED (its TTL removed).
+
+        Returns ``(outcome, seq)``: ``requeued`` (send a run message with ``seq``), ``cleared``,
+        ``busy`` (an execution holds the run) or ``missing``.
+        """
+        run, tasks, logs, _ = self.run_keys(run_id)
+        res = self.script("reset_task", [run, tasks, logs, self.schedule_key],
+                          [run_id, time.time(), time.time() + self.grace_s, *idems])
+        return str(res[0]), int(res[1]) if len(res) > 1 and res[1] is not None else 0
 
     def list_runs(self, limit: int = 50) -> list[dict[str, str]]:
         """The newest runs' hashes, newest first; expired runs are dropped from the index."""

@@ -20,7 +20,7 @@ import github
 from trigger_celery._errors import ConfigurationError
 from trigger_celery._retry import OnErrorResult, RetryOptions, retry
 from trigger_celery.integrations._base import Integration, Namespace, TaskInfo
-from trigger_celery.integrations.github import errors
+from trigger_celery.integrations.github import errors, triggers
 from trigger_celery.integrations.github.git import Git
 from trigger_celery.integrations.github.issues import Issues
 from trigger_celery.integrations.github.pulls import Pulls
@@ -49,6 +49,8 @@ class GitHub(Integration):
         Issues, Reactions, Repos, Pulls, Git, Users, RateLimit
     )
     credential_env = "GITHUB_TOKEN"
+    #: Webhook triggers: ``github.triggers.on_issue_opened(owner=..., repo=...)`` and friends.
+    triggers = triggers
 
     def __init__(
         self,

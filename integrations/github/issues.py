@@ -12,7 +12,7 @@ import github
 from github.GithubObject import NotSet
 from pydantic import Field
 
-from trigger_celery.integrations._base import Namespace, TaskInfo, operation
+from trigger_celery.integrations._base import Namespace, TaskInfo, compound, operation
 from trigger_celery.integrations.github._common import (
     RepoParams,
     lazy_repo,
@@ -56,6 +56,11 @@ class AddLabels(IssueRef):
 
 class AddAssignees(IssueRef):
     assignees: list[str] = Field(min_length=1)
+
+
+class CreateCommentWithReaction(IssueRef):
+    body: str = Field(min_length=1)
+    reaction: Literal["+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"]
 
 
 class ListForRepo(RepoParams):
@@ -187,3 +192,20 @@ class Issues(Namespace):
             query["page"] = params.page
         url = f"{lazy_repo(client, params).url}/issues"
         return list_json(client, url, query, all_pages=params.all_pages)
+
+    @compound(
+        params=CreateCommentWithReaction,
+        display="Comment on #{issue_number} and react {reaction}",
+        properties=lambda p: [*_issue_props(p), {"label": "Reaction", "text": p.reaction}],
+    )
+    def create_comment_with_reaction(github_io: Any, params: CreateCommentWithReaction) -> Any:
+        """A parent task with two subtasks (Trigger.dev's ``createIssueCommentWithReaction``):
+        ``issues.create_comment`` then ``reactions.create_for_issue_comment`` on the new comment.
+        Returns ``{"comment": <comment JSON>, "reaction": <reaction JSON>}``.
+        """
+        repo = {"owner": params.owner, "repo": params.repo}
+        comment = github_io.issues.create_comment(
+            "comment", **repo, issue_number=params.issue_number, body=params.body)
+        reaction = github_io.reactions.create_for_issue_comment(
+            "reaction", **repo, comment_id=comment["id"], content=params.reaction)
+        return {"comment": comment, "reaction": reaction}

@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 #: GitHub caps webhook payloads at 25 MB and does not deliver larger ones.
 MAX_PAYLOAD_BYTES = 25 * 1024 * 1024
 
-SendEvent = Callable[[str, dict[str, Any], str], Any]
+SendEvent = Callable[..., Any]  # send_event(name, payload, *, id=...)
 
 
 class WebhookRejected(TriggerCeleryError):
@@ -104,8 +104,8 @@ def handle_webhook(
         headers: the request's headers (names looked up case-insensitively).
         body: the raw request body, exactly as received (the signature covers these bytes).
         secret: the webhook's secret.
-        send_event: ``send_event(name, payload, id)``, e.g. ``lambda n, p, i:
-            client.send_event(n, p, id=i)``; the delivery id makes redeliveries no-ops.
+        send_event: called as ``send_event(name, payload, id=delivery)``, e.g.
+            ``client.send_event``; the delivery id makes redeliveries no-ops.
 
     Returns:
         ``(event name, delivery id)``.
@@ -131,7 +131,7 @@ def handle_webhook(
     if not isinstance(payload, dict):
         raise MalformedWebhook("github webhook: body is not a JSON object")
     name = event_name(event, payload)
-    send_event(name, payload, delivery)
+    send_event(name, payload, id=delivery)
     return name, delivery
 
 

@@ -123,6 +123,7 @@ class RecordedRequest:
         full_path: the path with its raw query, as sent (``/repos/o/r/issues?state=open``).
         headers: request headers with lower-case names.
         body: the raw body bytes.
+        at: when it arrived, in epoch seconds (by the server's clock).
     """
 
     method: str
@@ -131,6 +132,7 @@ class RecordedRequest:
     full_path: str
     headers: dict[str, str]
     body: bytes
+    at: float = 0.0
 
     def json(self) -> Any:
         """The body parsed as JSON; ``None`` for an empty body. Raises ``ValueError`` if invalid."""
@@ -422,6 +424,7 @@ class ReplayServer:
             full_path=full_path,
             headers={k.lower(): v for k, v in request.headers.items()},
             body=body,
+            at=self.clock(),
         )
         key = _match_key(received.method, full_path)
         with self._lock:
