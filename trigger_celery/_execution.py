@@ -144,9 +144,14 @@ class RunExecution(TaskRunner):
         self.recovering = False  # past the point where the lost execution could have been
 
     def suspend(self, wake_at: float | None, reason: str, idem: str = "",
-                rec: dict[str, Any] | None = None) -> None:
-        """Raise :class:`Suspend`; the executor writes ``rec`` with the suspension."""
-        raise _Suspension(wake_at, reason, idem, rec)
+                rec: dict[str, Any] | None = None, *, message: bool = True) -> None:
+        """Raise :class:`Suspend`; the executor writes ``rec`` with the suspension.
+
+        ``wake_at`` (epoch seconds) is when the run is due; ``None``: when a dispatched task wakes
+        it (checked after ``dispatch_check_s``). ``message=False``: something else (a task's own
+        retry message) is due at ``wake_at``; the run only checks on it a grace period later.
+        """
+        raise _Suspension(wake_at, reason, idem, rec, message)
 
     def log(self, level: str, message: str, data: dict[str, Any]) -> None:
         if self.replayed < self.settled:
@@ -167,10 +172,11 @@ class RunExecution(TaskRunner):
 
 class _Suspension(Suspend):
     def __init__(self, wake_at: float | None, reason: str, idem: str,
-                 rec: dict[str, Any] | None):
+                 rec: dict[str, Any] | None, message: bool = True):
         super().__init__(wake_at, reason)
         self.idem = idem
         self.rec = rec
+        self.message = message
 
 
 class Executor:
@@ -280,11 +286,12 @@ class Executor:
             hook(x, s)
         now = time.time()
         grace = self.store.grace_s
-        in_window = s.wake_at is not None and s.wake_at - now <= self.settings.eta_window_s
+        in_window = (s.message and s.wake_at is not None
+                     and s.wake_at - now <= self.settings.eta_window_s)
         if s.wake_at is None:
             due = now + self.settings.dispatch_check_s
         else:
-            due = s.wake_at + grace if in_window else s.wake_at
+            due = s.wake_at + grace if in_window or not s.message else s.wake_at
         run, tasks, _, lease = x.keys
         rec_json = dumps(s.rec) if s.rec is not None else ""
         res = self.store.script(
@@ -383,7 +390,8 @@ class Executor:
         rec.update(status="WAITING", retry_at=d.retry_at, error=erec, dispatched_at=d.retry_at)
         if not in_window:
             rec["resend_by_run"] = True  # the run wakes at retry_at and dispatches it
-        self._settle(run_id, idem, token, dumps(rec), not in_window)
+        # wake the run: it records when it is due next (retry_at) instead of polling the task
+        self._settle(run_id, idem, token, dumps(rec), True)
         if in_window:
             self._retry_message(integ, qname, run_id, idem, rec, d.retry_at, celery_task)
         return "retry"

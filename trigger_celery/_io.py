@@ -441,9 +441,10 @@ class TaskRunner:
         retry_at = rec.get("retry_at")
         if rec["status"] == "WAITING" and retry_at:
             if retry_at > now:
-                # a retry beyond the ETA window is dispatched by this run at retry_at
-                self.suspend(retry_at if rec.get("resend_by_run") else None,
-                             f"retry of {full} {key!r}")
+                # the run is due at retry_at: it sends the attempt then if the retry is beyond
+                # the ETA window (resend_by_run), else it checks the task's own retry message
+                self.suspend(retry_at, f"retry of {full} {key!r}",
+                             message=bool(rec.get("resend_by_run")))
             if rec.get("resend_by_run") or now - retry_at > self.grace_s:
                 self._redispatch(integ, qname, idem, rec, now)
         elif now - float(rec.get("dispatched_at", 0)) > check:

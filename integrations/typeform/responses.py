@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from trigger_celery.integrations._base import Namespace, TaskInfo, operation
+from trigger_celery.integrations._base import Namespace, TaskInfo, compound, operation
 from trigger_celery.integrations.typeform._params import Params
 from trigger_celery.integrations.typeform.client import TypeformClient
 
@@ -38,6 +38,22 @@ class ListResponses(Params):
     answered_fields: list[str] | None = None
 
 
+class AllResponses(Params):
+    """``responses.all``: the filters of ``responses.list`` except the cursors it drives."""
+
+    uid: str = Field(min_length=1)
+    page_size: int = Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+    since: str | None = None
+    until: str | None = None
+    included_response_ids: list[str] | None = None
+    excluded_response_ids: list[str] | None = None
+    response_type: list[Literal["started", "partial", "completed"]] | None = None
+    completed: bool | None = None
+    query: str | None = None
+    fields: list[str] | None = None
+    answered_fields: list[str] | None = None
+
+
 class DeleteResponses(Params):
     uid: str = Field(min_length=1)
     included_response_ids: list[str] = Field(min_length=1)
@@ -54,6 +70,30 @@ class Responses(Namespace):
     )
     def list(client: TypeformClient, params: ListResponses, task: TaskInfo) -> dict[str, Any]:
         return client.responses.list(**params.model_dump(exclude_none=True))
+
+    @compound(
+        params=AllResponses, display="All responses of {uid}",
+        properties=lambda p: [{"label": "Form ID", "text": p.uid}],
+    )
+    def all(typeform_io: Any, params: AllResponses) -> dict[str, Any]:
+        """Every response of a form, one ``responses.list`` subtask per page (keys ``page-0``,
+        ``page-1``, ...), following the ``before`` cursor as :func:`iter_response_pages` does.
+        A resumed run does not fetch completed pages again. Returns
+        ``{"total_items": int, "items": [...]}`` (Trigger.dev's Typeform ``responses.all``).
+        """
+        filters = params.model_dump(exclude_none=True, exclude={"uid", "page_size"})
+        items: list[Any] = []
+        before = None
+        for n in range(100_000):
+            page = typeform_io.responses.list(
+                f"page-{n}", uid=params.uid, page_size=params.page_size,
+                **({"before": before} if before else {}), **filters)
+            page_items = page.get("items") or []
+            items.extend(page_items)
+            if len(page_items) < params.page_size:
+                break
+            before = page_items[-1]["token"]
+        return {"total_items": len(items), "items": items}
 
     @operation(
         params=DeleteResponses, display="Delete responses of {uid}",
