@@ -1,1 +1,3 @@
-"""Runnable examples. ``python -m examples.quickstart`` runs the smallest one end to end."""
+"""Runnable examples. ``python -m examples`` runs the main one (GitHub issue triage) end to
+end; ``python -m examples.quickstart`` the smallest.
+"""
