@@ -141,3 +141,22 @@ if os.environ.get("TESTS_EXTRA_EVENT_JOB"):
                        trigger=event_trigger("order.placed", filter={"amount": [10, 20]}))
     def order_audit(payload, io, ctx):
         return io.run_task("audit", lambda: payload["order_id"])
+
+
+@client.define_job(id="io-tools", version="1.0.0", trigger=invoke_trigger())
+def io_tools(payload, io, ctx):
+    tag = payload["tag"]
+    r1 = io.random("dice", min=1, max=6, round=True)
+    caught = io.try_(lambda: io.run_task("fails", lambda: 1 / 0),
+                     lambda err: f"caught {type(err).__name__}")
+    sent = io.send_event("notify", "order.placed", {"order_id": 99, "amount": 1.0})
+    for i in range(payload.get("log_lines", 0)):
+        io.logger.debug("line", i=i)
+    io.wait("pause", seconds=0.2)  # a replay follows: nothing above may happen twice
+    bump(f"{tag}:replays")
+
+    async def async_callback(task):
+        return {"async": task.attempts}
+
+    r2 = io.run_task("async", async_callback)
+    return {"dice": r1, "caught": caught, "sent": sent, "async": r2}

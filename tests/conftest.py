@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
+
+from trigger_celery.testing.worker import WorkerProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 STORE_DB = int(os.environ.get("TESTS_STORE_DB", "11"))
@@ -86,51 +85,11 @@ def store_redis(urls: dict[str, str]) -> Iterator[redis.Redis]:
     r.close()
 
 
-class Worker:
-    """A real ``celery worker`` process in its own process group (so SIGKILL takes its pool)."""
+class Worker(WorkerProcess):
+    """A worker on this repository's test apps (cwd: the repository root)."""
 
-    def __init__(self, app: str, env: dict[str, str], *, queues: str | None = None,
-                 concurrency: int = 2, pool: str = "prefork", name: str = "w"):
-        self.log_path = Path(tempfile.mkstemp(prefix=f"worker-{name}-", suffix=".log")[1])
-        cmd = [sys.executable, "-m", "celery", "-A", app, "worker", "-l", "info",
-               "-c", str(concurrency), "-P", pool,
-               "-n", f"{name}-{os.getpid()}-{time.time_ns()}@%h",
-               "--without-mingle", "--without-gossip"]
-        if queues:
-            cmd += ["-Q", queues]
-        self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-
-    def wait_ready(self, timeout: float = 60) -> Worker:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if " ready." in self.log_path.read_text():
-                return self
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"worker exited:\n{self.log_path.read_text()[-3000:]}")
-            time.sleep(0.1)
-        raise TimeoutError(f"worker not ready:\n{self.log_path.read_text()[-3000:]}")
-
-    def kill(self) -> None:
-        """SIGKILL the whole worker (main process and pool), as a lost machine would."""
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.log.close()
-
-    def output(self) -> str:
-        return self.log_path.read_text()
+    def __init__(self, app: str, env: dict[str, str], **options):
+        super().__init__(app, env, cwd=ROOT, **options)
 
 
 @pytest.fixture(scope="session")

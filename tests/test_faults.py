@@ -99,3 +99,19 @@ def test_store_keys_share_the_run_hash_tag():
     store.prefix = "tc"
     keys = store.run_keys("run_abc")
     assert all("{run_abc}" in k for k in keys)
+
+
+def test_retry_at_from_on_error_waits_and_frees_the_worker(start_worker, store_redis):
+    from tests.app import client
+
+    start_worker(concurrency=1, name="retry-at")
+    slow = client.trigger("retry-at", {"tag": "ra", "delay": 2.0})
+    time.sleep(0.5)
+    other = client.trigger("quick", {"tag": "meanwhile"})
+    served_at = other.result(timeout=10)["t"]
+    assert slow.result(timeout=30) == 2
+    first, second = (float(x) for x in store_redis.lrange("side:ra:attempts", 0, -1))
+    assert second - first >= 2.0  # the next attempt started no earlier than retry_at
+    assert first < served_at < second  # the only worker process served another run meanwhile
+    task = client.get_run(slow.id).task("call")
+    assert task.attempts == 2 and task.deferrals == 1

@@ -75,22 +75,6 @@ def test_trigger_idempotency_key_and_event_id_start_one_run_each(client):
     assert len(client.list_runs(job_id="quick")) == 1
 
 
-def test_retry_at_from_on_error_waits_and_frees_the_worker(start_worker, store_redis):
-    from tests.app import client
-
-    start_worker(concurrency=1, name="retry-at")
-    slow = client.trigger("retry-at", {"tag": "ra", "delay": 2.0})
-    time.sleep(0.5)
-    other = client.trigger("quick", {"tag": "meanwhile"})
-    served_at = other.result(timeout=10)["t"]
-    assert slow.result(timeout=30) == 2
-    first, second = (float(x) for x in store_redis.lrange("side:ra:attempts", 0, -1))
-    assert second - first >= 2.0  # the next attempt started no earlier than retry_at
-    assert first < served_at < second  # the only worker process served another run meanwhile
-    task = client.get_run(slow.id).task("call")
-    assert task.attempts == 2 and task.deferrals == 1
-
-
 def test_cancel_run_stops_a_waiting_run(client):
     handle = client.trigger("cancel-me", {})
     deadline = time.time() + 10
@@ -138,3 +122,40 @@ def test_reset_task_reruns_a_failed_run_from_its_failed_task(client, store_redis
     run = client.get_run(handle.id)
     assert run.executions == 2
     assert side(store_redis, "reset:child-ok") == 1  # the completed child did not run again
+
+
+def test_random_try_send_event_and_async_callbacks_are_memoized(client, store_redis):
+    handle = client.trigger("io-tools", {"tag": "tools", "log_lines": 3})
+    out = handle.result(timeout=30)
+    assert 1 <= out["dice"] <= 6
+    assert out["caught"].startswith("caught TaskFailedError")
+    assert out["async"] == {"async": 1}
+    run = client.get_run(handle.id)
+    assert run.task("dice").output == out["dice"]  # the same on the replay
+    (order_run,) = out["sent"]
+    # the event id derives from the task's idempotency key: one order run despite the replay
+    order = client.get_run(order_run)
+    assert order.event_id == run.task("notify").idem
+    assert len(client.list_runs(job_id="order")) == 1
+    assert len(run.logs) == 3  # logged once, not again on the replay
+    assert run.executions == 2
+
+
+def test_logs_are_capped_and_the_drop_counted(store_redis):
+    """Executed in this process (the cap is the executing client's setting)."""
+    from trigger_celery import TriggerClient, invoke_trigger
+
+    c = TriggerClient("logcap", max_log_entries=5, runs_queue="logcap-unconsumed")
+
+    @c.define_job(id="chatty", version="1.0.0", trigger=invoke_trigger())
+    def chatty(payload, io, ctx):
+        for i in range(8):
+            io.logger.info("line", i=i)
+        return "ok"
+
+    handle = c.trigger("chatty", {})
+    assert c.executor.execute(handle.id, 0) == "ok"
+    run = c.get_run(handle.id)
+    assert run.status == "SUCCESS"
+    assert [entry.data["i"] for entry in run.logs] == [0, 1, 2, 3, 4]  # oldest kept
+    assert run.logs_dropped == 3

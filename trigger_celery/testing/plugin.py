@@ -2,14 +2,28 @@
 
 Fixtures:
     trigger_redis_url: a Redis database URL for this test, flushed before it
-        (``TRIGGER_CELERY_TEST_REDIS_URL``, default ``redis://127.0.0.1:6379/14``).
+        (``TRIGGER_CELERY_TEST_REDIS_URL``, default ``redis://127.0.0.1:6379/14``); never
+        ``FLUSHALL``.
     trigger_replay_server: a started :class:`~trigger_celery.testing.ReplayServer`.
+    trigger_worker: a factory ``trigger_worker("myapp.jobs", **env)`` starting a real
+        ``celery worker`` on that app against ``trigger_redis_url`` (store and broker), stopped
+        after the test. Extra keyword arguments become environment variables of the worker.
+
+Example::
+
+    def test_triage(trigger_redis_url, trigger_replay_server, trigger_worker, monkeypatch):
+        trigger_replay_server.load("tests/recordings/triage.json")
+        monkeypatch.setenv("TRIGGER_CELERY_REDIS_URL", trigger_redis_url)
+        trigger_worker("myapp.jobs", GITHUB_TOKEN="test",
+                       MYAPP_GITHUB_URL=trigger_replay_server.base_url)
+        from myapp.jobs import client
+        assert client.trigger("triage", {...}).result(timeout=30) == {...}
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -17,7 +31,7 @@ import pytest
 
 @pytest.fixture()
 def trigger_redis_url() -> Iterator[str]:
-    """A clean Redis database for one test; never ``FLUSHALL``."""
+    """A clean Redis database for one test."""
     import redis
 
     url = os.environ.get("TRIGGER_CELERY_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -32,7 +46,26 @@ def trigger_replay_server() -> Iterator[Any]:
     """A replay server on 127.0.0.1 (free port), stopped after the test."""
     from trigger_celery.testing.replay import ReplayServer
 
-    server = ReplayServer()
-    server.start()
-    yield server
-    server.stop()
+    with ReplayServer() as server:
+        yield server
+
+
+@pytest.fixture()
+def trigger_worker(trigger_redis_url: str) -> Iterator[Callable[..., Any]]:
+    """Factory of real worker processes on ``trigger_redis_url``; all stopped after the test."""
+    from trigger_celery.testing.worker import WorkerProcess
+
+    started: list[WorkerProcess] = []
+
+    def start(app: str, *, queues: str | None = None, concurrency: int = 2,
+              **env: str) -> WorkerProcess:
+        environ = {**os.environ, "TRIGGER_CELERY_REDIS_URL": trigger_redis_url,
+                   "TRIGGER_CELERY_BROKER_URL": trigger_redis_url, **env}
+        environ.setdefault("PYTHONPATH", os.getcwd())
+        worker = WorkerProcess(app, environ, queues=queues, concurrency=concurrency)
+        started.append(worker)
+        return worker.wait_ready()
+
+    yield start
+    for worker in started:
+        worker.stop()
