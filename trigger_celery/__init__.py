@@ -35,10 +35,10 @@ from trigger_celery._settings import Settings
 from trigger_celery.integrations._base import TaskInfo
 
 __all__ = [
-    "IO",
     "ConfigurationError",
     "Context",
     "DuplicateTaskKeyError",
+    "IO",
     "Job",
     "LogEntry",
     "NonRetriableError",
