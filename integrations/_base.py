@@ -306,6 +306,11 @@ class Integration:
 
     @classmethod
     def compounds(cls) -> dict[str, Compound[Any]]:
-        """``{"issues.create_comment_with_reaction": Compound, ...}`` for every namespace."""
-        return {f"{ns.name}.{method}": c
-                for ns in cls.namespaces for method, c in ns.compounds().items()}
+        """``{"issues.create_comment_with_reaction": Compound, ...}`` for every namespace
+        (computed once per class: ``io.<name>.<namespace>`` looks it up on every call)."""
+        comps = cls.__dict__.get("_compounds")
+        if comps is None:
+            comps = {f"{ns.name}.{method}": c
+                     for ns in cls.namespaces for method, c in ns.compounds().items()}
+            cls._compounds = comps  # type: ignore[attr-defined]
+        return comps

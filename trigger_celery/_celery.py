@@ -8,8 +8,10 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from celery import Celery, bootsteps
-from kombu import Queue
+from celery import Celery, Task, bootsteps
+from celery.exceptions import InvalidTaskError
+from kombu import Exchange, Queue
+from kombu.exceptions import ContentDisallowed, DecodeError
 
 from trigger_celery._settings import Settings
 
@@ -22,9 +24,74 @@ RUN_TASK = "trigger-celery.run"
 SCHEDULE_TASK = "trigger-celery.schedule"
 
 
+def own_queue(name: str) -> Queue:
+    """A queue bound to its own direct exchange by its own name. A bare ``Queue(name)`` gets
+    Celery's default exchange and routing key, so every queue of the app would be bound to the
+    runs queue's key and each message delivered to all of them."""
+    return Queue(name, Exchange(name, type="direct"), routing_key=name)
+
+
+def guarded_strategy(task: Any, app: Any, consumer: Any, **kwargs: Any) -> Any:
+    """Celery's default strategy, except that a message of a known task whose body has the
+    wrong shape (valid JSON, not ``[args, kwargs, embed]``) is logged and dropped. Celery raises
+    from the consumer there ("Unrecoverable error"), which stops the worker; the message comes
+    back on restart and stops the next one too."""
+    from celery.worker.strategy import default
+
+    handler = default(task, app, consumer, **kwargs)
+
+    def guarded(message: Any, body: Any, *args: Any, **kw: Any) -> Any:
+        try:
+            return handler(message, body, *args, **kw)
+        except (InvalidTaskError, ContentDisallowed, DecodeError):
+            raise  # the consumer handles these itself
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            logger.error("discarding malformed message of task %s (id %s): %r", task.name,
+                         (message.headers or {}).get("id"), exc)
+            message.reject(requeue=False)
+            return None
+
+    return guarded
+
+
+class GuardedTask(Task):  # type: ignore[misc]
+    """The app's task class: :func:`guarded_strategy` for every task."""
+
+    Strategy = "trigger_celery._celery:guarded_strategy"
+
+
+def harden_kombu_redis() -> None:
+    """Turn a kombu race on a lost Redis broker into the connection error Celery recovers from.
+
+    When Celery closes a broken broker connection, kombu's Redis channel restores its unacked
+    messages through a new pool built from a connection that is already released, and raises
+    ``AttributeError: 'NoneType' object has no attribute 'hostname'`` (celery/kombu#582, seen
+    again here with kombu 5.7 when Redis restarts). Celery treats that as an unrecoverable error
+    and the worker exits. Raising redis-py's ``ConnectionError`` instead lets Celery's
+    ``ignore_errors`` swallow it and reconnect; the messages come back by the visibility timeout,
+    and our poller re-sends due runs meanwhile. Applied once per process.
+    """
+    from kombu.transport import redis as kombu_redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    original = kombu_redis.Channel._connparams
+    if getattr(original, "_trigger_celery", False):
+        return
+
+    def _connparams(self: Any, asynchronous: bool = False) -> Any:
+        if self.connection.client is None:
+            raise RedisConnectionError("broker connection already released (kombu#582)")
+        return original(self, asynchronous)
+
+    _connparams._trigger_celery = True  # type: ignore[attr-defined]
+    kombu_redis.Channel._connparams = _connparams
+
+
 def make_celery(name: str, settings: Settings) -> Celery:
     """A Celery app configured for durable runs (see README, "Worker settings")."""
-    app = Celery(name, broker=settings.effective_broker_url, set_as_current=False)
+    harden_kombu_redis()
+    app = Celery(name, broker=settings.effective_broker_url, set_as_current=False,
+                 task_cls=GuardedTask)
     vt = int(settings.visibility_timeout_s)
     transport = {
         "visibility_timeout": vt,
@@ -49,7 +116,9 @@ def make_celery(name: str, settings: Settings) -> Celery:
         broker_connection_max_retries=None,
         broker_transport_options=transport,
         visibility_timeout=vt,
-        worker_cancel_long_running_tasks_on_connection_loss=True,
+        # Our lease already keeps a redelivered run from executing twice at once; cancelling
+        # would interrupt a task mid-call and make it run again.
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         worker_soft_shutdown_timeout=10.0,
         # Our store keeps outcomes; Celery results would be keys that never expire (celery#7801).
         task_ignore_result=True,
@@ -58,7 +127,7 @@ def make_celery(name: str, settings: Settings) -> Celery:
         timezone="UTC",
         task_default_queue=settings.runs_queue,
         task_create_missing_queues=True,
-        task_queues=[Queue(settings.runs_queue)],
+        task_queues=[own_queue(settings.runs_queue)],
         worker_send_task_events=True,
         task_send_sent_event=True,
         broker_channel_error_retry=True,
@@ -98,8 +167,8 @@ class WakeupPoller(bootsteps.StartStopStep):
                 if not published:
                     client.publish_jobs()
                     published = True
-                for run_id, seq in client.store.claim_due():
-                    client.executor.send_run(run_id, seq)
+                for run_id, seq, job_id, queue in client.store.claim_due():
+                    client.executor.send_run(run_id, seq, job_id=job_id, queue=queue)
             except Exception:  # Redis or the broker away: try again next round
                 logger.warning("wake-up poller round failed", exc_info=True)
 

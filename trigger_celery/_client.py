@@ -13,10 +13,16 @@ from typing import Any
 
 from celery import Celery
 from celery.exceptions import Retry
-from kombu import Queue
 from pydantic import BaseModel
 
-from trigger_celery._celery import RUN_TASK, SCHEDULE_TASK, WakeupPoller, cron_slot, make_celery
+from trigger_celery._celery import (
+    RUN_TASK,
+    SCHEDULE_TASK,
+    WakeupPoller,
+    cron_slot,
+    make_celery,
+    own_queue,
+)
 from trigger_celery._errors import (
     ConfigurationError,
     RunNotFoundError,
@@ -134,7 +140,7 @@ class TriggerClient:
         self.integrations[integ.connection_key] = integ
         queues = self.celery.conf.task_queues
         if all(q.name != integ.queue for q in queues):
-            self.celery.conf.task_queues = [*queues, Queue(integ.queue)]
+            self.celery.conf.task_queues = [*queues, own_queue(integ.queue)]
         for qname in integ.operations():
             self.operation_celery_task(integ, qname)
 
@@ -255,6 +261,7 @@ class TriggerClient:
         fields: dict[str, Any] = {
             "id": run_id, "job_id": job_id, "job_version": version, "payload": payload_json,
             "status": "QUEUED", "seq": 0, "executions": 0, "created_at": now, "updated_at": now,
+            "queue": self.settings.runs_queue,
         }
         if event:
             fields["event_name"], fields["event_id"] = event
@@ -267,7 +274,7 @@ class TriggerClient:
         created, rid = self.store.create_run(run_id, fields, idem_key=idem_key, due_s=sched,
                                              final=error is not None)
         if created and error is None and in_window:
-            self.executor.send_run(rid, 0, eta_s=due_s, label=job_id)
+            self.executor.send_run(rid, 0, eta_s=due_s, job_id=job_id)
         return RunHandle(self, rid, created=created)
 
     # -- inspection --------------------------------------------------------------------------
@@ -325,7 +332,8 @@ class TriggerClient:
         if outcome == "busy":
             raise ConfigurationError(f"run {run_id} is executing; try again when it is not")
         if outcome == "requeued":
-            self.executor.send_run(run_id, seq, label=run.job_id)
+            self.executor.send_run(run_id, seq, job_id=run.job_id,
+                                   queue=self.store.get_run_hash(run_id).get("queue", ""))
         return list(clear.values())
 
 

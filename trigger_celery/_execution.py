@@ -193,15 +193,17 @@ class Executor:
 
     # -- messages ----------------------------------------------------------------------------
 
-    def send_run(self, run_id: str, seq: int, *, eta_s: float | None = None,
-                 label: str = "") -> None:
-        """Publish the run's execution message (``eta_s``: epoch seconds, within the window)."""
+    def send_run(self, run_id: str, seq: int, *, job_id: str = "", queue: str = "",
+                 eta_s: float | None = None) -> None:
+        """Publish the run's execution message to the run's own runs queue (the one of the
+        client that created it; ``eta_s``: epoch seconds, within the ETA window). Flower shows
+        the run id and the job id."""
         opts: dict[str, Any] = {}
         if eta_s is not None and eta_s > time.time():
             opts["countdown"] = eta_s - time.time()
         self.client.run_celery_task.apply_async(
-            args=[run_id, seq], queue=self.settings.runs_queue,
-            argsrepr=f"({label or run_id!r}, seq={seq})", **opts,
+            args=[run_id, seq], queue=queue or self.settings.runs_queue,
+            argsrepr=f"({run_id!r}, seq={seq})", kwargsrepr=f"{{job: {job_id or '?'}}}", **opts,
         )
 
     def send_task(self, integ: Integration, qname: str, run_id: str, idem: str, attempt: int,
@@ -301,9 +303,11 @@ class Executor:
         )
         outcome, seq = res[0], int(res[1]) if len(res) > 1 else 0
         if outcome == "now":
-            self.send_run(x.run_id, seq, label=x.run.get("job_id", ""))
+            self.send_run(x.run_id, seq, job_id=x.run.get("job_id", ""),
+                          queue=x.run.get("queue", ""))
         elif outcome == "waiting" and in_window:
-            self.send_run(x.run_id, seq, eta_s=s.wake_at, label=x.run.get("job_id", ""))
+            self.send_run(x.run_id, seq, eta_s=s.wake_at, job_id=x.run.get("job_id", ""),
+                          queue=x.run.get("queue", ""))
 
     def _finish(self, run_id: str, token: str, status: str, output: str | None,
                 error: dict[str, Any] | None) -> None:
@@ -417,4 +421,4 @@ class Executor:
             [idem, token, rec_json, "1" if wake else "", run_id, time.time() + self.store.grace_s],
         )
         if res[0] == "wake":
-            self.send_run(run_id, int(res[1]))
+            self.send_run(run_id, int(res[1]), job_id=res[2], queue=res[3])

@@ -67,6 +67,10 @@ def redact(params: Any, paths: list[str] | tuple[str, ...] | None) -> Any:
 
 _ARITY: dict[Any, int] = {}
 
+# Task records are JSON we wrote ourselves: decode them without ``json.loads``' whitespace checks
+# (a replay decodes one per completed task, on every execution of the run).
+_decode_record = json.JSONDecoder().raw_decode
+
 
 def _call_with(fn: Callable[..., Any], *args: Any) -> Any:
     """Call ``fn`` with as many leading ``args`` as it has required positional parameters
@@ -305,7 +309,7 @@ class TaskRunner:
         self.replayed += 1  # a record an earlier execution wrote: we are still replaying
         if isinstance(raw, dict):
             return raw
-        rec: dict[str, Any] = json.loads(raw)
+        rec: dict[str, Any] = _decode_record(raw)[0]
         self.tasks[idem] = rec
         return rec
 

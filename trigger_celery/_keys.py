@@ -11,11 +11,14 @@ import hashlib
 import json
 import uuid
 
+# Built once: ``json.dumps`` with non-default options builds a new encoder on every call, and
+# this runs for every task of every execution (replay included).
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
 
 def idempotency_key(run_id: str, parent_id: str | None, key: str) -> str:
     """The task's idempotency key: 64 hex characters, stable across executions of the run."""
-    encoded = json.dumps([run_id, parent_id, key], ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(encoded.encode()).hexdigest()
+    return hashlib.sha256(_encode([run_id, parent_id, key]).encode()).hexdigest()
 
 
 def celery_task_id(idem_key: str, attempt: int) -> str:

@@ -37,6 +37,9 @@ class Task(BaseModel):
     created_at: float | None = None
     completed_at: float | None = None
     duration_ms: float | None = None
+    #: The task ran in an execution that took over from a lost one (its worker died) before
+    #: the task had a record: the lost execution may have run it too (at-least-once).
+    rerun_after_loss: bool = False
 
 
 class LogEntry(BaseModel):
@@ -65,6 +68,8 @@ class Run(BaseModel):
     wake_at: float | None = None
     wait_reason: str | None = None
     executions: int = 0
+    #: Executions that ended without suspending or finishing (their worker died).
+    lost_executions: int = 0
     tasks: list[Task] = []
     logs: list[LogEntry] = []
     logs_dropped: int = 0
@@ -99,6 +104,7 @@ class Run(BaseModel):
             created_at=num("created_at"), started_at=num("started_at"),
             finished_at=num("finished_at"), wake_at=num("wake_at"),
             wait_reason=h.get("wait_reason") or None, executions=int(h.get("executions", 0)),
+            lost_executions=int(h.get("lost_executions", 0)),
             tasks=[Task.model_validate(r) for r in recs],
             logs=[LogEntry.model_validate_json(x) for x in logs],
             logs_dropped=int(h.get("logs_dropped", 0)),

@@ -48,9 +48,12 @@ _SCRIPTS = (
 )
 
 
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
 def dumps(value: Any) -> str:
     """Compact JSON, the one encoding we store and send. Raises TypeError/ValueError if not JSON."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _encode(value)  # one encoder, built once: json.dumps(**options) builds one per call
 
 
 class Store:
@@ -193,13 +196,15 @@ class Store:
 
     # -- poller ------------------------------------------------------------------------------
 
-    def claim_due(self, limit: int = 200) -> list[tuple[str, int]]:
-        """Runs due for a message now: ``[(run_id, seq), ...]``; each is pushed back by grace."""
+    def claim_due(self, limit: int = 200) -> list[tuple[str, int, str, str]]:
+        """Runs due for a message now: ``[(run_id, seq, job_id, runs_queue), ...]``; each
+        schedule entry is pushed back by grace."""
         flat = self.script(
             "claim_due", [self.schedule_key],
             [time.time(), self.grace_s, limit, self.prefix],
         )
-        return [(flat[i], int(flat[i + 1])) for i in range(0, len(flat), 2)]
+        return [(flat[i], int(flat[i + 1]), flat[i + 2], flat[i + 3])
+                for i in range(0, len(flat), 4)]
 
     def renew(self, lease_key: str, token: str, lease_ms: int, run_id: str = "") -> bool:
         due = time.time() + lease_ms / 1000

@@ -1,0 +1,67 @@
+"""The ``trigger-celery`` command line (typer + rich).
+
+The client is found with ``--app module:attr`` or ``TRIGGER_CELERY_APP`` (default
+``workers.app:client``); the current directory is on ``sys.path``. See ``docs/cli.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from trigger_celery.cli import _dev, _enqueue
+from trigger_celery.cli._app import DEFAULT_APP, console, handle_errors, load_client, state
+from trigger_celery.cli._runs import runs_app
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="trigger-celery",
+    help="Durable jobs on Celery and Redis: run workers, start runs, inspect them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+@app.callback()
+def _options(
+    app_: Annotated[str | None, typer.Option(
+        "--app", "-A", envvar="TRIGGER_CELERY_APP", show_envvar=True,
+        help=f"The client, as module:attr [default: {DEFAULT_APP}].")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v",
+                                          help="Show tracebacks of errors.")] = False,
+) -> None:
+    state.app = app_
+    state.verbose = verbose
+
+
+@app.command("jobs")
+@handle_errors
+def jobs() -> None:
+    """Jobs this app defines and jobs workers published to Redis."""
+    client = load_client()
+    known = {j.id: j.describe() for j in client.jobs.values()}
+    published = client.store.registered_jobs()
+    for job_id in sorted({*known, *published}):
+        desc = known.get(job_id) or published[job_id]
+        trig = desc.get("trigger", {})
+        what = ", ".join(f"{k}={v}" for k, v in trig.items() if v not in (None, "", {}))
+        where = "here" if job_id in known else "published by a worker"
+        console.print(f"{job_id}@{desc.get('version')} ({what}) · {where}", soft_wrap=True,
+                      markup=False)
+
+
+app.command("dev")(_dev.dev)
+app.command("worker", context_settings=_dev.PASS_THROUGH)(_dev.worker)
+app.command("beat", context_settings=_dev.PASS_THROUGH)(_dev.beat)
+app.command("trigger")(_enqueue.trigger)
+app.command("send-event")(_enqueue.send_event)
+app.add_typer(runs_app, name="runs")
+
+
+def main() -> None:
+    """Entry point of the ``trigger-celery`` console script."""
+    app(prog_name="trigger-celery")

@@ -1,11 +1,14 @@
-"""A run's timeline for a terminal: tasks in order with status, attempts, errors, waits, logs."""
+"""A run's timeline for a terminal: tasks in order with status, properties, attempts with their
+errors and durations, waits with their resume time, logs and output."""
 
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
@@ -22,62 +25,142 @@ def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S.%f")[:-3]
 
 
+def _date(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:.1f} ms" if value < 1000 else f"{value / 1000:.2f} s"
+
+
+def _relative(ts: float, now: float | None = None) -> str:
+    delta = ts - (time.time() if now is None else now)
+    if abs(delta) < 1:
+        return "now"
+    n = abs(delta)
+    text = f"{n:.0f} s" if n < 120 else f"{n / 60:.0f} min" if n < 7200 else f"{n / 3600:.1f} h"
+    return f"in {text}" if delta > 0 else f"{text} ago"
+
+
 def _short(value: object, limit: int = 100) -> str:
     text = json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return escape(text)
+
+
+def _styled(status: str) -> str:
+    style = _STYLE.get(status, "")
+    return f"[{style}]{status}[/]" if style else status
 
 
 def _task_line(t: Task) -> str:
-    style = _STYLE.get(t.status, "")
-    props = ", ".join(f"{p.get('label')}: {p.get('text')}" for p in t.properties)
-    line = f"[{style}]{t.status:<9}[/] [bold]{t.key}[/] · {t.display or t.name}"
-    if props:
-        line += f" [dim]({props})[/]"
-    line += f" · attempts {t.attempts}"
+    name = t.display or t.name
+    line = f"{_styled(f'{t.status:<9}')} [bold]{escape(t.key)}[/]"
+    if name != t.key:
+        line += f" · {escape(name)}"
+    if t.kind == "dispatched" and t.display and t.display != t.name:
+        line += f" [dim]({escape(t.name)})[/]"
+    if t.kind != "wait":
+        line += f" · attempt{'s' if t.attempts != 1 else ''} {t.attempts}"
     if t.duration_ms is not None:
-        line += f" · {t.duration_ms:.1f} ms"
-    if t.kind == "wait":
-        line += f" · wait {t.params.get('seconds') if t.params else '?'} s"
-    if t.retry_at and t.status == "WAITING":
-        line += f" · next at {_when(t.retry_at)} UTC"
+        line += f" · {_ms(t.duration_ms)}"
     return line
 
 
+def _wait_detail(t: Task) -> str:
+    seconds = t.params.get("seconds") if isinstance(t.params, dict) else None
+    due = t.retry_at
+    if due is None and seconds is not None and t.created_at is not None:
+        due = t.created_at + float(seconds)
+    head = f"wait {seconds:g} s" if isinstance(seconds, int | float) else "wait"
+    if t.status == "COMPLETED" and t.completed_at is not None:
+        return f"{head} · resumed at {_when(t.completed_at)} UTC"
+    if due is not None:
+        return f"[yellow]{head} · resumes at {_when(due)} UTC ({_relative(due)})[/]"
+    return head
+
+
+def _add_task_details(node: Tree, t: Task) -> None:
+    if t.properties:
+        props = ", ".join(f"{p.get('label')}: {p.get('text')}" for p in t.properties)
+        node.add(f"[dim]{escape(props)}[/]")
+    if t.kind == "wait":
+        node.add(_wait_detail(t))
+    elif t.params not in (None, {}, []):
+        node.add(f"[dim]params {_short(t.params)}[/]")
+    for e in t.errors:
+        took = f" after {_ms(e['duration_ms'])}" if e.get("duration_ms") is not None else ""
+        node.add(f"[red]attempt {e.get('attempt')} failed{took}[/] at {_when(e.get('at'))}: "
+                 f"{escape(str(e.get('type')))}: {escape(str(e.get('message')))}")
+    if t.kind != "wait" and t.status == "COMPLETED":
+        took = f" in {_ms(t.duration_ms)}" if t.duration_ms is not None else ""
+        node.add(f"[green]attempt {t.attempts} succeeded{took}[/] at {_when(t.completed_at)}"
+                 + (f" · output {_short(t.output)}" if t.output is not None else ""))
+    if t.kind != "wait" and t.status == "WAITING" and t.retry_at:
+        reason = "deferred by on_error" if t.deferrals else "retry"
+        node.add(f"[yellow]{reason}: next attempt at {_when(t.retry_at)} UTC "
+                 f"({_relative(t.retry_at)})[/]")
+    if t.status == "ERRORED" and t.error:
+        node.add(f"[red]failed: {escape(str(t.error.get('type')))}: "
+                 f"{escape(str(t.error.get('message')))}[/]")
+
+
 def render(run: Run) -> Tree:
-    """The run as a rich ``Tree``: header, tasks nested under parents, attempts, logs, output."""
-    style = _STYLE.get(run.status, "")
+    """The run as a rich ``Tree``: header, tasks nested under parents with their attempts,
+    errors and waits, then logs, output and error."""
     took = ""
     if run.finished_at and run.created_at:
         took = f" in {run.finished_at - run.created_at:.2f} s"
-    root = Tree(f"[bold]run {run.id}[/] · job {run.job_id}@{run.job_version} · "
-                f"[{style}]{run.status}[/]{took} · executions {run.executions}")
+    root = Tree(f"[bold]run {run.id}[/] · job {escape(run.job_id)}@{run.job_version} · "
+                f"{_styled(run.status)}{took} · executions {run.executions}")
+    root.add(f"created {_date(run.created_at)} UTC"
+             + (f" · finished {_date(run.finished_at)} UTC" if run.finished_at else ""))
     if run.event_name:
-        root.add(f"event {run.event_name} (id {run.event_id})")
+        root.add(f"event {escape(run.event_name)} (id {escape(str(run.event_id))})")
+    if run.payload is not None:
+        root.add(f"[dim]payload {_short(run.payload, 200)}[/]")
     if run.status == "WAITING" and run.wake_at:
-        root.add(f"[yellow]waiting[/] ({run.wait_reason}) until {_when(run.wake_at)} UTC")
-    nodes: dict[str | None, Tree] = {None: root.add("[bold]tasks[/]")}
+        root.add(f"[yellow]waiting[/] ({escape(str(run.wait_reason))}) until "
+                 f"{_when(run.wake_at)} UTC ({_relative(run.wake_at)})")
+    tasks = root.add(f"[bold]tasks[/] ({len(run.tasks)})")
+    nodes: dict[str | None, Tree] = {None: tasks}
     for t in run.tasks:
-        parent = nodes.get(t.parent, nodes[None])
+        parent = nodes.get(t.parent, tasks)
         node = parent.add(_task_line(t))
         nodes[t.idem] = node
-        for e in t.errors:
-            node.add(f"[red]attempt {e.get('attempt')}[/] at {_when(e.get('at'))}: "
-                     f"{e.get('type')}: {e.get('message')}"
-                     + (f" ({e['duration_ms']:.1f} ms)" if e.get("duration_ms") else ""))
-        if t.status == "ERRORED" and t.error:
-            node.add(f"[red]failed: {t.error.get('type')}: {t.error.get('message')}[/]")
+        _add_task_details(node, t)
     if run.logs:
-        logs = root.add("[bold]logs[/]")
+        logs = root.add(f"[bold]logs[/] ({len(run.logs)})")
         for entry in run.logs:
             data = f" {_short(entry.data)}" if entry.data else ""
-            logs.add(f"{_when(entry.at)} {entry.level:<5} {entry.message}{data}")
+            style = {"error": "red", "warn": "yellow", "debug": "dim"}.get(entry.level, "")
+            level = f"[{style}]{entry.level:<5}[/]" if style else f"{entry.level:<5}"
+            logs.add(f"{_when(entry.at)} {level} {escape(entry.message)}{data}")
         if run.logs_dropped:
             logs.add(f"[dim]{run.logs_dropped} later lines dropped (max_log_entries)[/]")
     if run.status == "SUCCESS":
         root.add(f"[green]output[/] {_short(run.output, 300)}")
     if run.error:
-        root.add(f"[red]error[/] {run.error.get('type')}: {run.error.get('message')}")
+        root.add(f"[red]error {escape(str(run.error.get('type')))}: "
+                 f"{escape(str(run.error.get('message')))}[/]")
     return root
+
+
+def status_line(run: Run) -> str:
+    """One line for a progress display: the run's status and what it waits for."""
+    text = f"run {run.id} · {run.job_id} · {_styled(run.status)}"
+    running = [t for t in run.tasks if t.status in ("RUNNING", "WAITING", "PENDING")]
+    if running:
+        t = running[-1]
+        text += f" · {t.status.lower()} on {escape(t.key)}"
+    if run.status == "WAITING" and run.wake_at:
+        text += f" until {_when(run.wake_at)} UTC ({_relative(run.wake_at)})"
+    done = sum(t.status == "COMPLETED" for t in run.tasks)
+    return text + f" · {done}/{len(run.tasks)} tasks done"
 
 
 def print_timeline(run: Run, console: Console | None = None) -> None:
@@ -85,9 +168,12 @@ def print_timeline(run: Run, console: Console | None = None) -> None:
 
 
 def runs_table(runs: list[Run]) -> Table:
-    table = Table("run", "job", "status", "created (UTC)", "executions")
+    table = Table()
+    table.add_column("run", no_wrap=True)
+    for name in ("job", "status", "created (UTC)", "finished (UTC)", "executions", "event"):
+        table.add_column(name)
     for r in runs:
-        table.add_row(r.id, f"{r.job_id}@{r.job_version}",
-                      f"[{_STYLE.get(r.status, '')}]{r.status}[/]", _when(r.created_at),
-                      str(r.executions))
+        table.add_row(r.id, f"{r.job_id}@{r.job_version}", _styled(r.status),
+                      _date(r.created_at), _date(r.finished_at), str(r.executions),
+                      r.event_name or "")
     return table

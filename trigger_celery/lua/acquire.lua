@@ -12,6 +12,12 @@ redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[4])
 redis.call('HSET', KEYS[1], 'status', 'EXECUTING', 'updated_at', ARGV[5])
 redis.call('HSETNX', KEYS[1], 'started_at', ARGV[5])
 redis.call('HDEL', KEYS[1], 'wake_at', 'wait_reason', 'wake_pending')
-redis.call('HINCRBY', KEYS[1], 'executions', 1)
+local n = redis.call('HINCRBY', KEYS[1], 'executions', 1)
+if status == 'EXECUTING' then
+  -- the previous execution ended without suspending or finishing (its worker died and its
+  -- lease expired): count it, and tell this execution it takes over (rerun_after_loss)
+  redis.call('HINCRBY', KEYS[1], 'lost_executions', 1)
+  redis.call('HSET', KEYS[1], 'recovered_by', n)
+end
 redis.call('ZADD', KEYS[4], tonumber(ARGV[5]) + tonumber(ARGV[4]) / 1000, ARGV[1])
 return {'ok', redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2])}

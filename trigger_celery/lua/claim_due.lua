@@ -1,5 +1,5 @@
 -- The poller claims runs whose schedule is due: it pushes each entry back by ARGV[2] seconds
--- (so a lost message is sent again) and returns run ids with their seq and status.
+-- (so a lost message is sent again) and returns, per run: id, seq, job id, runs queue.
 -- A run whose lease is still held (a live execution) is skipped.
 -- KEYS: schedule   ARGV: now_s, resend_s, limit, prefix
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
@@ -14,7 +14,10 @@ for _, id in ipairs(ids) do
   else
     redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]), id)
     table.insert(out, id)
-    table.insert(out, redis.call('HGET', run, 'seq'))
+    local f = redis.call('HMGET', run, 'seq', 'job_id', 'queue')
+    table.insert(out, f[1])
+    table.insert(out, f[2] or '')
+    table.insert(out, f[3] or '')
   end
 end
 return out

@@ -9,7 +9,8 @@ local status = redis.call('HGET', KEYS[1], 'status')
 if status == 'WAITING' then
   redis.call('HSET', KEYS[1], 'status', 'QUEUED')
   redis.call('ZADD', KEYS[4], ARGV[6], ARGV[5])
-  return {'wake', redis.call('HGET', KEYS[1], 'seq')}
+  local f = redis.call('HMGET', KEYS[1], 'seq', 'job_id', 'queue')
+  return {'wake', f[1], f[2] or '', f[3] or ''}
 elseif status == 'EXECUTING' or status == 'QUEUED' then
   redis.call('HSET', KEYS[1], 'wake_pending', '1')
   return {'pending'}

@@ -1,9 +1,12 @@
 -- A dispatched task's attempt begins: check it is the current attempt and take its lease.
--- KEYS: tasks, task_lease   ARGV: idem, attempt, token, lease_ms, now_s
+-- A second start of the same attempt (the first one's worker died) is counted in KEYS[3].
+-- KEYS: tasks, task_lease, starts   ARGV: idem, attempt, token, lease_ms, now_s, starts_ttl_s
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if not cur then return {'missing'} end
 local rec = cjson.decode(cur)
 if rec['status'] == 'COMPLETED' or rec['status'] == 'ERRORED' then return {'done'} end
 if tonumber(rec['attempts']) + 1 ~= tonumber(ARGV[2]) then return {'stale'} end
 if not redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[4]) then return {'busy'} end
-return {'ok', cur}
+local starts = redis.call('HINCRBY', KEYS[3], ARGV[1] .. ':' .. ARGV[2], 1)
+redis.call('EXPIRE', KEYS[3], ARGV[6])
+return {'ok', cur, starts}

@@ -1,0 +1,143 @@
+"""``uv run --frozen --group bench python -m bench``: every benchmark, in about 3 minutes.
+
+Order: in-process costs first (no workers competing for the cores), then the raw Celery
+baselines on their own worker, then trigger-celery on its worker with the same settings, then the
+runs of many tasks. Results go to stdout, ``bench/results/latest.json`` (+ ``bench/RESULTS.json``)
+and ``bench/results/runtime.png`` (+ ``bench/runtime.png``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import celery
+import redis
+
+from bench import config, micro, report, scenarios
+from bench.infra import Worker, other_clients, start_http_server
+
+BUDGET_S = 270  # the whole command must stay under 5 minutes
+
+
+def _cpu() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    ap.add_argument("--in-flight", type=int, default=16, help="runs in flight (throughput)")
+    ap.add_argument("--total", type=int, default=200, help="runs per throughput measurement")
+    ap.add_argument("--samples", type=int, default=150, help="runs per latency measurement")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds of each side")
+    ap.add_argument("--concurrency", type=int, default=2, help="worker pool processes")
+    ap.add_argument("--max-dispatch", type=int, default=1000, help="largest dispatched run")
+    args = ap.parse_args(argv)
+    started = time.monotonic()
+
+    side = redis.Redis.from_url(config.SIDE_URL)
+    for db in (config.STORE_DB, config.BROKER_DB, config.SIDE_DB):
+        redis.Redis.from_url(f"{config.REDIS_BASE}/{db}").flushdb()
+    from bench import app  # the client reads its settings at import
+
+    server, url = start_http_server()
+    r: dict[str, Any] = {"meta": {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"), "nproc": os.cpu_count(),
+        "cpu": _cpu(), "python": sys.version.split()[0], "celery_version": celery.__version__,
+        "redis_version": side.info("server")["redis_version"], "concurrency": args.concurrency,
+        "in_flight": args.in_flight, "total": args.total, "samples": args.samples,
+        "rounds": args.rounds,
+        "command": "uv run --frozen --group bench python -m bench",
+        "store": config.STORE_URL, "broker": config.BROKER_URL,
+        "loadavg_start": round(os.getloadavg()[0], 2), "other_clients_start": other_clients(side),
+    }}
+
+    print("in-process costs ...", file=sys.stderr)
+    r["micro"] = {**micro.redis_rtt(app.client), **micro.inline_costs(app.client),
+                  **micro.dispatched_lookup(app.client, url),
+                  "tracemalloc_kib": {str(k): v for k, v in
+                                      micro.inline_memory(app.client, (10, 100, 1000)).items()}}
+    for db in (config.STORE_DB, config.BROKER_DB):  # the runs made in process must not execute
+        redis.Redis.from_url(f"{config.REDIS_BASE}/{db}").flushdb()
+
+    print("raw Celery and trigger-celery side by side ...", file=sys.stderr)
+    raw_w = Worker("bench.app:raw", "raw", concurrency=args.concurrency)
+    w = Worker("bench.app:celery", "trigger", concurrency=args.concurrency)
+    try:
+        raw_w.wait_ready()
+        w.wait_ready()
+        m = scenarios.measure(
+            {"raw_task": scenarios.raw_task(), "inline_run": scenarios.inline_run(),
+             "raw_chain": scenarios.raw_chain(url), "dispatch_run": scenarios.dispatch_run(url)},
+            in_flight=args.in_flight, total=args.total, samples=args.samples,
+            rounds=args.rounds)
+        r["baseline"] = {k: m[k] for k in ("raw_task", "raw_chain")}
+        r["trigger"] = {k: m[k] for k in ("inline_run", "dispatch_run")}
+        raw_w.stop()
+        print("runs of many tasks ...", file=sys.stderr)
+        r["scale"] = _scale(w, url, args.max_dispatch, started)
+    finally:
+        raw_w.stop()
+        w.stop()
+    r["meta"]["other_clients_end"] = other_clients(side)
+    r["meta"]["loadavg_end"] = round(os.getloadavg()[0], 2)
+    server.shutdown()
+
+    b, t = r["baseline"], r["trigger"]
+    inline = scenarios.ratio(t["inline_run"], b["raw_task"])
+    dispatch = scenarios.ratio(t["dispatch_run"], b["raw_chain"])
+    for x in b.values():
+        x.pop("latency_ms")
+    r["ratios"] = {
+        "inline_throughput": inline["throughput"], "dispatch_throughput": dispatch["throughput"],
+        "inline_throughput_rounds": inline["throughput_rounds"],
+        "dispatch_throughput_rounds": dispatch["throughput_rounds"],
+        "inline_added_p50_ms": inline["added_p50_ms"],
+        "dispatch_added_p50_ms": dispatch["added_p50_ms"],
+    }
+    r["targets"] = report.targets(r)
+    r["meta"]["duration_s"] = round(time.monotonic() - started, 1)
+    report.print_table(r)
+    report.write_json(r, report.HERE / "results" / "latest.json", report.HERE / "RESULTS.json")
+    report.plot(r, report.HERE / "results" / "runtime.png", report.HERE / "runtime.png")
+    print(f"wrote bench/results/latest.json, bench/RESULTS.json, bench/results/runtime.png, "
+          f"bench/runtime.png in {r['meta']['duration_s']} s")
+    return 0
+
+
+def _scale(w: Worker, url: str, max_dispatch: int, started: float) -> dict[str, Any]:
+    out: dict[str, Any] = {"inline": [], "dispatch": [], "notes": []}
+    for n in (10, 100, 1000):
+        print(f"  run of {n} inline tasks", file=sys.stderr)
+        out["inline"].append(scenarios.scale_run(scenarios.inline_run(n), w, n, repeats=3))
+    for n in (10, 100, 1000):
+        if n > max_dispatch:
+            out["notes"].append(f"dispatched run of {n} skipped (--max-dispatch {max_dispatch})")
+            break
+        if out["dispatch"]:  # estimate from the last size, assuming per-task cost doubles
+            prev = out["dispatch"][-1]
+            estimate = prev["per_task_ms"] / 1000 * n * 2
+            left = BUDGET_S - (time.monotonic() - started)
+            if estimate > left:
+                out["notes"].append(f"dispatched run of {n} skipped: estimated {estimate:.0f} s "
+                                    f"with {left:.0f} s of the 5-minute budget left")
+                break
+        print(f"  run of {n} dispatched tasks", file=sys.stderr)
+        out["dispatch"].append(scenarios.scale_run(scenarios.dispatch_run(url, n), w, n,
+                                                   repeats=3 if n <= 100 else 1))
+    return out
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

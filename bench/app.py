@@ -1,0 +1,120 @@
+"""What the benchmark's worker processes import.
+
+``celery -A bench.app:celery worker`` runs the trigger-celery side: two jobs, ``bench-inline``
+(``n`` inline tasks running :func:`bench.config.work`) and ``bench-dispatch`` (``n`` dispatched
+``bench.http.get`` tasks). ``celery -A bench.app:raw worker`` runs the baselines written by hand in
+raw Celery, on an app built by the same ``make_celery`` (same broker, same settings): ``raw.work``
+(the callback) and the chain ``raw.fetch | raw.cont`` (the HTTP call, then a continuation).
+
+Both sides end a unit of work the same way: one ``RPUSH`` of its id to ``bench:done``, which the
+benchmark process waits on with ``BLPOP`` (no polling).
+
+Resume instrumentation (no engine hook needed): Celery's ``task_prerun``/``task_postrun`` signals
+bracket each run execution; the ``bench-dispatch`` job notes when it entered and when its last
+replayed task returned. Per execution we push ``[whole_us, load_us, lookup_us, replayed, final]``:
+``load`` is prerun to job entry (lease + loading the run's records + setup), ``lookup`` is job
+entry to the return of the last replayed task, ``final`` is 1 for the execution that finished the
+run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+import redis
+import requests
+from celery.signals import task_postrun, task_prerun, worker_ready
+
+from bench import config
+from bench.integration import BenchHttp, fetch
+from trigger_celery import TriggerClient, invoke_trigger
+from trigger_celery._celery import RUN_TASK, make_celery
+
+client = TriggerClient("bench", redis_url=config.STORE_URL, broker_url=config.BROKER_URL)
+celery = client.celery
+side = redis.Redis.from_url(config.SIDE_URL)
+bench_http = BenchHttp(credential="unused")
+
+
+def done(token: str) -> None:
+    side.rpush(config.DONE_KEY, token)
+
+
+# -- trigger-celery side ---------------------------------------------------------------------
+
+_stat: dict[str, Any] = {}
+
+
+@client.define_job(id="bench-inline", version="1.0.0", trigger=invoke_trigger())
+def bench_inline(payload: dict[str, Any], io: Any, ctx: Any) -> Any:
+    out = None
+    for i in range(int(payload.get("n", 1))):
+        out = io.run_task(f"t{i}", config.work)
+    done(ctx.run_id)
+    return out
+
+
+@client.define_job(id="bench-dispatch", version="1.0.0", trigger=invoke_trigger(),
+                   integrations={"bench": bench_http})
+def bench_dispatch(payload: dict[str, Any], io: Any, ctx: Any) -> Any:
+    stat = _stat
+    stat["entry"] = stat["replay_end"] = time.perf_counter()
+    url, out = payload["url"], None
+    for i in range(int(payload.get("n", 1))):
+        out = io.bench.http.get(f"t{i}", url=url)  # suspends the run at the first new task
+        stat["replay_end"] = time.perf_counter()
+        stat["replayed"] = i + 1
+    stat["final"] = 1
+    done(ctx.run_id)
+    return out
+
+
+@task_prerun.connect
+def _before(sender: Any = None, **_: Any) -> None:
+    if getattr(sender, "name", None) == RUN_TASK:
+        _stat.clear()
+        _stat["pre"] = time.perf_counter()
+
+
+@task_postrun.connect
+def _after(sender: Any = None, **_: Any) -> None:
+    if getattr(sender, "name", None) != RUN_TASK or "entry" not in _stat:
+        return
+    end = time.perf_counter()
+    pre, entry, replay_end = _stat["pre"], _stat["entry"], _stat["replay_end"]
+    side.rpush(config.RESUMES_KEY, json.dumps([
+        round((end - pre) * 1e6), round((entry - pre) * 1e6), round((replay_end - entry) * 1e6),
+        _stat.get("replayed", 0), _stat.get("final", 0),
+    ]))
+
+
+# -- raw Celery side: what a user writes by hand for the same work ---------------------------
+
+# The same make_celery settings; only the queue differs, so both workers can run side by side.
+raw = make_celery("bench-raw", client.settings.model_copy(update={"runs_queue": "bench-raw"}))
+_session = requests.Session()
+
+
+@raw.task(name="raw.work", shared=False)
+def raw_work(token: str) -> Any:
+    out = config.work()
+    done(token)
+    return out
+
+
+@raw.task(name="raw.fetch", shared=False)
+def raw_fetch(url: str) -> Any:
+    return fetch(_session, url)
+
+
+@raw.task(name="raw.cont", shared=False)
+def raw_cont(result: Any, token: str) -> None:
+    done(token)
+
+
+@worker_ready.connect
+def _ready(**_: Any) -> None:
+    side.set(config.READY_KEY + os.environ.get("BENCH_WORKER_NAME", "worker"), os.getpid())

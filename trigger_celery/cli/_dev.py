@@ -1,0 +1,139 @@
+"""``dev`` (Redis or an embedded Valkey, a worker and beat in one command), ``worker`` and
+``beat`` (Celery's own commands on the client's Celery app, extra arguments passed through)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import sys
+import time
+from types import FrameType
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.markup import escape
+
+from trigger_celery.cli._app import (
+    APP_ENV,
+    CLIError,
+    _cwd_on_path,
+    app_spec,
+    console,
+    handle_errors,
+    load_client,
+)
+from trigger_celery.cli._services import local_stack
+
+#: What ``celery -A`` gets: a module exposing the Celery app of ``TRIGGER_CELERY_APP``.
+CELERY_APP = "trigger_celery.cli.celery_app"
+
+PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+_COLORS = {"worker": "cyan", "beat": "magenta"}
+
+
+def _exec(argv: list[str], env: dict[str, str]) -> NoReturn:
+    """Replace this process with ``argv`` (tests replace this function)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execvpe(argv[0], argv, env)
+
+
+def celery_argv(command: str, extra: list[str]) -> list[str]:
+    """``python -m celery -A <our app module> <command> [-l info] <extra>``."""
+    argv = [sys.executable, "-m", "celery", "-A", CELERY_APP, command]
+    if not any(a in ("-l", "--loglevel") or a.startswith("--loglevel=") for a in extra):
+        argv += ["-l", "info"]
+    return argv + extra
+
+
+def _celery_command(ctx: typer.Context, command: str) -> None:
+    spec = app_spec()
+    load_client(spec)  # a bad --app fails here, in one line, not in Celery's traceback
+    env = {**os.environ, APP_ENV: spec}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (os.getcwd(), env.get("PYTHONPATH")) if p)
+    _exec(celery_argv(command, list(ctx.args)), env)
+
+
+@handle_errors
+def worker(ctx: typer.Context) -> None:
+    """`celery worker` on the app's Celery app; other options go to Celery (-Q, -c, -n, ...).
+
+    Without -Q it consumes every queue the app declares (runs and each integration's)."""
+    _celery_command(ctx, "worker")
+
+
+@handle_errors
+def beat(ctx: typer.Context) -> None:
+    """`celery beat` for cron and interval jobs; other options go to Celery (-s FILE, ...).
+
+    Any number of beats may run: each job starts one run per scheduled slot."""
+    _celery_command(ctx, "beat")
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _print_line(name: str, line: str) -> None:
+    color = _COLORS.get(name, "white")
+    console.print(f"[{color}]{name:>6} |[/] {escape(line)}", soft_wrap=True)
+
+
+@handle_errors
+def dev(
+    queues: Annotated[str | None, typer.Option(
+        "--queues", "-Q", help="Comma-separated queues (default: every queue the app declares).")
+    ] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1,
+                                             help="Worker processes.")] = 2,
+    beat: Annotated[bool, typer.Option("--beat/--no-beat",
+                                       help="Also run beat (cron and interval jobs).")] = True,
+) -> None:
+    """Run everything locally: Redis, a worker and beat, their output here; Ctrl-C stops all.
+
+    Uses TRIGGER_CELERY_REDIS_URL when set, else starts an embedded Valkey whose data stays in
+    TRIGGER_CELERY_DEV_DIR (default .trigger-celery), so runs survive a restart."""
+    spec = app_spec()
+    module = spec.partition(":")[0]
+    _cwd_on_path()
+    if not module or importlib.util.find_spec(module.split(".")[0]) is None:
+        raise CLIError(f"cannot find module {module!r} (app {spec!r}, from --app or {APP_ENV}); "
+                       "run from the project folder or set it")
+    # SIGINT explicitly too: a shell starting us in the background may have ignored it.
+    old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGINT, _raise_interrupt)
+    stack = local_stack(CELERY_APP, queues=queues, beat=beat, concurrency=concurrency,
+                        echo=_print_line, env={APP_ENV: spec})
+    try:
+        with stack:
+            try:
+                _summary(spec, stack)
+                while True:
+                    dead = stack.dead()
+                    if dead is not None:
+                        raise CLIError(f"{dead.name} exited with code {dead.proc.returncode}; "
+                                       f"stopping (log in {stack.dir})")
+                    time.sleep(0.3)
+            except KeyboardInterrupt:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C: still clean
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+                console.print("[yellow]stopping worker, beat and Redis…[/]")
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    console.print("[green]stopped[/]")
+
+
+def _summary(spec: str, stack: Any) -> None:
+    client = load_client(spec)  # imported now that TRIGGER_CELERY_REDIS_URL is known
+    queues = [q.name for q in client.celery.conf.task_queues]
+    console.print(f"[bold]trigger-celery dev[/] · app {spec} · Redis {stack.redis_url} · "
+                  f"queues {', '.join(queues)} · beat {'on' if stack.beat else 'off'}",
+                  soft_wrap=True)
+    for job in client.jobs.values():
+        trig = job.describe().get("trigger", {})
+        what = ", ".join(f"{k}={v}" for k, v in trig.items() if v not in (None, "", {}))
+        console.print(f"  job [bold]{job.id}[/]@{job.version} ({escape(what)})", soft_wrap=True)
+    console.print("[dim]Ctrl-C to stop[/]")

@@ -1,0 +1,102 @@
+"""``trigger`` and ``send-event``: start runs, optionally wait for them with a live status."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from trigger_celery.cli._app import CLIError, console, err_console, handle_errors, load_client
+from trigger_celery.cli._app import parse_payload as _parse
+from trigger_celery.cli._timeline import print_timeline, status_line
+
+if TYPE_CHECKING:
+    from trigger_celery._client import TriggerClient
+    from trigger_celery._runs import Run
+
+PayloadOpt = Annotated[str | None, typer.Option(
+    "--payload", "-p", help="JSON payload inline, @file.json, or @- for stdin (default {}).")]
+WaitOpt = Annotated[bool, typer.Option(
+    "--wait", "-w", help="Wait for the run to finish, showing its status; print its timeline.")]
+TimeoutOpt = Annotated[float | None, typer.Option(
+    "--timeout", help="With --wait: give up after this many seconds (exit code 1).")]
+
+
+def wait_for(client: TriggerClient, run_ids: list[str], timeout: float | None) -> list[Run]:
+    """Poll the runs until all finished, showing the current one's status on stderr."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    done: dict[str, Run] = {}
+    with err_console.status("waiting…", spinner="dots") as status:
+        while True:
+            for rid in run_ids:
+                if rid in done:
+                    continue
+                run = client.get_run(rid)
+                if run.finished:
+                    done[rid] = run
+                else:
+                    status.update(status_line(run))
+                    break
+            if len(done) == len(run_ids):
+                return [done[r] for r in run_ids]
+            if deadline is not None and time.monotonic() >= deadline:
+                left = [r for r in run_ids if r not in done]
+                raise CLIError(f"run {left[0]} not finished after {timeout:g} s "
+                               f"(still {client.get_run(left[0]).status})")
+            time.sleep(0.25)
+
+
+def report(runs: list[Run]) -> None:
+    """Print each finished run's timeline; a run that did not succeed is an error (exit 1)."""
+    for run in runs:
+        print_timeline(run, console)
+    bad = [r for r in runs if r.status != "SUCCESS"]
+    if bad:
+        r = bad[0]
+        why = f": {r.error.get('type')}: {r.error.get('message')}" if r.error else ""
+        raise CLIError(f"run {r.id} ended {r.status}{why}")
+
+
+@handle_errors
+def trigger(
+    job_id: Annotated[str, typer.Argument(help="The job's id.")],
+    payload: PayloadOpt = None,
+    idempotency_key: Annotated[str | None, typer.Option(
+        "--idempotency-key", "-k",
+        help="The same key again starts nothing and returns the first run.")] = None,
+    wait: WaitOpt = False,
+    timeout: TimeoutOpt = None,
+) -> None:
+    """Start a run of JOB_ID; prints the run id."""
+    data = _parse(payload)
+    client = load_client()
+    handle = client.trigger(job_id, data, idempotency_key=idempotency_key)
+    if not handle.created:
+        err_console.print(f"[yellow]idempotency key {idempotency_key!r} already used: "
+                          f"existing run[/]")
+    console.print(handle.id)
+    if wait:
+        report(wait_for(client, [handle.id], timeout))
+
+
+@handle_errors
+def send_event(
+    name: Annotated[str, typer.Argument(help="Event name, e.g. github.issues.opened.")],
+    payload: PayloadOpt = None,
+    id: Annotated[str | None, typer.Option(
+        "--id", help="Event id; the same id again starts no new runs.")] = None,
+    wait: WaitOpt = False,
+    timeout: TimeoutOpt = None,
+) -> None:
+    """Send an event; prints the id of each run it started (one per matching job)."""
+    data = _parse(payload)
+    client = load_client()
+    handles = client.send_event(name, data, id=id)
+    if not handles:
+        err_console.print(f"[yellow]no job listens to event {name!r}: no run started[/]")
+        return
+    for h in handles:
+        console.print(h.id + ("" if h.created else "  (existing: event id already seen)"))
+    if wait:
+        report(wait_for(client, [h.id for h in handles], timeout))
