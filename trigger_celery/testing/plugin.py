@@ -2,7 +2,7 @@
 
 Fixtures:
     trigger_redis_url: a Redis database URL for this test, flushed before it
-        (``TRIGGER_CELERY_TEST_REDIS_URL``, default ``redis://127.0.0.1:6379/14``); never
+        (``TRIGGER_CELERY_TEST_REDIS_URL``, default ``redis://127.0.0.1:6379/15``); never
         ``FLUSHALL``.
     trigger_replay_server: a started :class:`~trigger_celery.testing.ReplayServer`.
     trigger_worker: a factory ``trigger_worker("myapp.jobs", **env)`` starting a real
@@ -34,7 +34,7 @@ def trigger_redis_url() -> Iterator[str]:
     """A clean Redis database for one test."""
     import redis
 
-    url = os.environ.get("TRIGGER_CELERY_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+    url = os.environ.get("TRIGGER_CELERY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
     r = redis.Redis.from_url(url)
     r.flushdb()
     yield url
