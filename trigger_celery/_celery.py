@@ -135,7 +135,7 @@ def make_celery(name: str, settings: Settings) -> Celery:
     return app
 
 
-class WakeupPoller(bootsteps.StartStopStep):
+class WakeupPoller(bootsteps.StartStopStep):  # type: ignore[misc]
     """Worker bootstep: a thread that, every ``poll_interval_s``, sends a message for each run
     whose schedule entry is due (a wait or retry beyond the ETA window, a lost message, or an
     execution whose lease expired because its worker died), and publishes the job registry."""

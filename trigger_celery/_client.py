@@ -67,7 +67,7 @@ class TriggerClient:
         self.settings = load_settings(redis_url=redis_url, broker_url=broker_url, **settings)
         self.store = Store(self.settings)
         self.celery: Celery = make_celery(id, self.settings)
-        self.celery.trigger_client = self  # type: ignore[attr-defined]
+        self.celery.trigger_client = self
         self.celery.steps["worker"].add(WakeupPoller)
         self.jobs: dict[str, Job] = {}
         self.integrations: dict[str, Integration] = {}

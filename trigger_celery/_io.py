@@ -38,6 +38,7 @@ from trigger_celery.integrations._base import (
 
 if TYPE_CHECKING:
     from trigger_celery._execution import RunExecution
+    from trigger_celery._settings import Settings
 
 
 class RunCanceled(BaseException):  # noqa: N818 - control flow
@@ -287,10 +288,27 @@ class TaskRunner:
     # provided by RunExecution
     run_id: str
     client: Any
+    settings: Settings
+    grace_s: float
     tasks: dict[str, Any]
     integrations: dict[str, Integration]
     io: IO
     recovering: bool
+    replayed: int
+    _seen: set[str]
+    _parents: list[str]
+
+    if TYPE_CHECKING:  # RunExecution's methods, declared for the type checker only
+
+        def checkpoint(
+            self, idem: str, rec: dict[str, Any], output_json: str | None = None
+        ) -> None: ...
+
+        def suspend(self, wake_at: float | None, reason: str, idem: str = "",
+                    rec: dict[str, Any] | None = None, *, message: bool = True) -> None: ...
+
+        def send_task(self, integ: Integration, qname: str, idem: str, attempt: int,
+                      rec: dict[str, Any]) -> None: ...
 
     def _enter(self, key: str) -> str:
         parent = self._parents[-1] if self._parents else None

@@ -91,7 +91,7 @@ class CronTrigger:
     """Runs the job on a five-field cron expression, in UTC, scheduled by Celery beat."""
 
     cron: str
-    schedule: crontab = field(compare=False, repr=False, default=None)  # type: ignore[assignment]
+    schedule: crontab = field(compare=False, repr=False, default=None)
     schema: None = None
 
     def describe(self) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import time
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -178,7 +178,7 @@ class Store:
         self.redis.zremrangebyscore(
             self.runs_key, "-inf", time.time() - self.settings.run_retention_s - 3600
         )
-        ids = self.redis.zrevrange(self.runs_key, 0, limit * 4)
+        ids = cast("list[str]", self.redis.zrevrange(self.runs_key, 0, limit * 4))
         pipe = self.redis.pipeline(transaction=False)
         for rid in ids:
             pipe.hgetall(self.run_key(rid))

@@ -6,7 +6,7 @@ Each operation returns the API's JSON (GitHub REST docs, "Issues" and "Issue com
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import github
 from github.GithubObject import NotSet
@@ -123,7 +123,7 @@ class Issues(Namespace):
             exclude_unset=True, exclude={"owner", "repo", "issue_number"}
         )
         _, data = request_json(client, "PATCH", _lazy_issue(client, params).url, input=body)
-        return data
+        return cast("dict[str, Any]", data)
 
     @operation(
         params=CreateComment,
@@ -149,7 +149,7 @@ class Issues(Namespace):
         """
         issue = _lazy_issue(client, params)
         _, data = request_json(client, "POST", f"{issue.url}/labels", input=list(params.labels))
-        return data
+        return cast("list[Any]", data)
 
     @operation(
         params=AddAssignees,
@@ -170,7 +170,7 @@ class Issues(Namespace):
         _, data = request_json(
             client, "POST", f"{issue.url}/assignees", input={"assignees": list(params.assignees)}
         )
-        return data
+        return cast("dict[str, Any]", data)
 
     @operation(
         params=ListForRepo,

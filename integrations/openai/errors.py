@@ -109,7 +109,8 @@ def _reset_after(headers: Any, kind: str) -> float | None:
 def is_insufficient_quota(error: openai_sdk.APIStatusError) -> bool:
     """Whether a 429 means the account is out of quota (``insufficient_quota``), not throttled."""
     body = error.body if isinstance(error.body, dict) else {}
-    nested = body.get("error") if isinstance(body.get("error"), dict) else {}
+    error_field = body.get("error")
+    nested = error_field if isinstance(error_field, dict) else {}
     values = {error.code, error.type, body.get("code"), body.get("type"),
               nested.get("code"), nested.get("type")}
     return "insufficient_quota" in values

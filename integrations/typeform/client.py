@@ -16,8 +16,8 @@ framework decides when to (see ``Typeform.on_error``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
 from urllib.parse import quote
 
 import requests
@@ -170,7 +170,7 @@ class Forms(_Group):
 
     def get(self, uid: str) -> dict[str, Any]:
         """``GET /forms/{uid}``: the form definition."""
-        return self._client.request("GET", f"/forms/{_seg(uid)}")
+        return cast("dict[str, Any]", self._client.request("GET", f"/forms/{_seg(uid)}"))
 
     def list(
         self,
@@ -187,18 +187,21 @@ class Forms(_Group):
             search: only forms whose title contains this text.
             workspace_id: only forms of this workspace.
         """
-        return self._client.request(
+        return cast("dict[str, Any]", self._client.request(
             "GET", "/forms",
             params=_query(page=page, page_size=page_size, search=search,
                           workspace_id=workspace_id),
-        )
+        ))
 
     def create(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """``POST /forms`` with the form definition; returns the created form."""
-        return self._client.request("POST", "/forms", json=dict(data))
+        return cast("dict[str, Any]", self._client.request("POST", "/forms", json=dict(data)))
 
     def update(
-        self, uid: str, data: Mapping[str, Any] | list[Mapping[str, Any]], override: bool = False
+        self,
+        uid: str,
+        data: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+        override: bool = False,
     ) -> dict[str, Any] | None:
         """Change a form.
 
@@ -214,12 +217,18 @@ class Forms(_Group):
             The updated form for ``PUT``; ``None`` for ``PATCH`` (Typeform answers 204).
         """
         if override:
-            return self._client.request("PUT", f"/forms/{_seg(uid)}", json=dict(data))  # type: ignore[arg-type]
-        return self._client.request("PATCH", f"/forms/{_seg(uid)}", json=[dict(op) for op in data])
+            form = cast("Mapping[str, Any]", data)
+            return cast("dict[str, Any]", self._client.request(
+                "PUT", f"/forms/{_seg(uid)}", json=dict(form)
+            ))
+        ops = cast("Iterable[Mapping[str, Any]]", data)
+        return cast(None, self._client.request(
+            "PATCH", f"/forms/{_seg(uid)}", json=[dict(op) for op in ops]
+        ))
 
     def delete(self, uid: str) -> None:
         """``DELETE /forms/{uid}`` (also deletes its responses). Typeform answers 204."""
-        return self._client.request("DELETE", f"/forms/{_seg(uid)}")
+        return cast(None, self._client.request("DELETE", f"/forms/{_seg(uid)}"))
 
 
 class Responses(_Group):
@@ -260,7 +269,7 @@ class Responses(_Group):
             fields: field ids whose answers to include.
             answered_fields: only responses that answered these field ids.
         """
-        return self._client.request(
+        return cast("dict[str, Any]", self._client.request(
             "GET", f"/forms/{_seg(uid)}/responses",
             params=_query(
                 page_size=page_size, since=since, until=until, after=after, before=before,
@@ -269,7 +278,7 @@ class Responses(_Group):
                 response_type=_csv(response_type), completed=_bool(completed), sort=sort,
                 query=query, fields=_csv(fields), answered_fields=_csv(answered_fields),
             ),
-        )
+        ))
 
     def delete(self, uid: str, included_response_ids: str | Iterable[str]) -> Any:
         """``DELETE /forms/{uid}/responses?included_response_ids=a,b``.
@@ -313,7 +322,9 @@ class Webhooks(_Group):
             body["verify_ssl"] = verify_ssl
         if event_types is not None:
             body["event_types"] = dict(event_types)
-        return self._client.request("PUT", f"/forms/{_seg(uid)}/webhooks/{_seg(tag)}", json=body)
+        return cast("dict[str, Any]", self._client.request(
+            "PUT", f"/forms/{_seg(uid)}/webhooks/{_seg(tag)}", json=body
+        ))
 
     def update(
         self,
@@ -330,18 +341,22 @@ class Webhooks(_Group):
 
     def get(self, uid: str, tag: str) -> dict[str, Any]:
         """``GET /forms/{uid}/webhooks/{tag}``."""
-        return self._client.request("GET", f"/forms/{_seg(uid)}/webhooks/{_seg(tag)}")
+        return cast("dict[str, Any]", self._client.request(
+            "GET", f"/forms/{_seg(uid)}/webhooks/{_seg(tag)}"
+        ))
 
     def list(self, uid: str) -> dict[str, Any]:
         """``GET /forms/{uid}/webhooks``: ``{"items": [...]}``."""
-        return self._client.request("GET", f"/forms/{_seg(uid)}/webhooks")
+        return cast("dict[str, Any]", self._client.request("GET", f"/forms/{_seg(uid)}/webhooks"))
 
     def delete(self, uid: str, tag: str) -> None:
         """``DELETE /forms/{uid}/webhooks/{tag}``; Typeform answers 204."""
-        return self._client.request("DELETE", f"/forms/{_seg(uid)}/webhooks/{_seg(tag)}")
+        return cast(None, self._client.request(
+            "DELETE", f"/forms/{_seg(uid)}/webhooks/{_seg(tag)}"
+        ))
 
     def toggle(self, uid: str, tag: str, enabled: bool) -> dict[str, Any]:
         """``PUT /forms/{uid}/webhooks/{tag}`` with ``{"enabled": ...}`` (the JS SDK's toggle)."""
-        return self._client.request(
+        return cast("dict[str, Any]", self._client.request(
             "PUT", f"/forms/{_seg(uid)}/webhooks/{_seg(tag)}", json={"enabled": enabled}
-        )
+        ))

