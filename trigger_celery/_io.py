@@ -118,9 +118,10 @@ class IOLogger:
 
 
 class _OpPath:
-    """``io.github.issues`` -> ``io.github.issues.create(key, **params)``."""
+    """``io.github.issues`` -> ``io.github.issues.create(key, **params)``.
 
-    __slots__ = ("_io", "_integ", "_path")
+    What an attribute resolves to is kept on the instance (one per execution), so a replay that
+    calls ``io.github.issues.create`` a thousand times resolves it once."""
 
     def __init__(self, io: IO, integ: Integration, path: str):
         self._io, self._integ, self._path = io, integ, path
@@ -131,14 +132,19 @@ class _OpPath:
         qname = f"{self._path}.{name}" if self._path else name
         integ = self._integ
         op = integ.operations().get(qname)
-        if op is not None:
-            return lambda key, **params: self._io._x.dispatch(integ, qname, op, key, params)
         comp = integ.compounds().get(qname)
-        if comp is not None:
-            return lambda key, **params: self._compound(comp, qname, key, params)
-        if any(q.startswith(qname + ".") for q in (*integ.operations(), *integ.compounds())):
-            return _OpPath(self._io, integ, qname)
-        raise AttributeError(f"{integ.id} has no task or namespace {qname!r}")
+        found: Any
+        if op is not None:
+            dispatch = self._io._x.dispatch
+            found = lambda key, **params: dispatch(integ, qname, op, key, params)  # noqa: E731
+        elif comp is not None:
+            found = lambda key, **params: self._compound(comp, qname, key, params)  # noqa: E731
+        elif any(q.startswith(qname + ".") for q in (*integ.operations(), *integ.compounds())):
+            found = _OpPath(self._io, integ, qname)
+        else:
+            raise AttributeError(f"{integ.id} has no task or namespace {qname!r}")
+        self.__dict__[name] = found
+        return found
 
     def _compound(self, comp: Compound[Any], qname: str, key: str, params: dict[str, Any]) -> Any:
         full = f"{self._integ.id}.{qname}"
@@ -177,7 +183,8 @@ class IO:
                 f"io has no attribute {name!r}; integrations of this job: "
                 f"{sorted(self._x.integrations) or 'none'}"
             )
-        return _OpPath(self, integ, "")
+        path = self.__dict__[name] = _OpPath(self, integ, "")
+        return path
 
     def run_task(
         self,
