@@ -296,21 +296,21 @@ class Integration:
 
     @classmethod
     def operations(cls) -> dict[str, Operation[Any]]:
-        """``{"issues.create": Operation, ...}`` for every namespace (computed once per class)."""
-        ops = cls.__dict__.get("_operations")
-        if ops is None:
-            ops = {f"{ns.name}.{method}": op
-                   for ns in cls.namespaces for method, op in ns.operations().items()}
-            cls._operations = ops  # type: ignore[attr-defined]
-        return ops
+        """``{"issues.create": Operation, ...}`` for every namespace."""
+        return cls._declared("_operations", lambda ns: ns.operations())
 
     @classmethod
     def compounds(cls) -> dict[str, Compound[Any]]:
-        """``{"issues.create_comment_with_reaction": Compound, ...}`` for every namespace
-        (computed once per class: ``io.<name>.<namespace>`` looks it up on every call)."""
-        comps = cls.__dict__.get("_compounds")
-        if comps is None:
-            comps = {f"{ns.name}.{method}": c
-                     for ns in cls.namespaces for method, c in ns.compounds().items()}
-            cls._compounds = comps  # type: ignore[attr-defined]
-        return comps
+        """``{"issues.create_comment_with_reaction": Compound, ...}`` for every namespace."""
+        return cls._declared("_compounds", lambda ns: ns.compounds())
+
+    @classmethod
+    def _declared(cls, cache: str, of: Callable[[type[Namespace]], dict[str, Any]]
+                  ) -> dict[str, Any]:
+        """Qualified name -> declaration, computed once per class (looked up on every call)."""
+        found: dict[str, Any] | None = cls.__dict__.get(cache)
+        if found is None:
+            found = {f"{ns.name}.{method}": d
+                     for ns in cls.namespaces for method, d in of(ns).items()}
+            setattr(cls, cache, found)
+        return found
