@@ -59,7 +59,7 @@ def test_unknown_job_id_raises_to_the_caller(client):
 
 def test_an_app_that_does_not_import_the_jobs_enqueues_through_the_registry(client):
     client.publish_jobs()  # what a worker does at start (the store was flushed for this test)
-    enqueuer = TriggerClient("enqueuer")
+    enqueuer = TriggerClient("enqueuer", runs_queue="enqueuer-own-queue")  # not the workers'
     assert enqueuer.jobs == {}
     assert enqueuer.trigger("quick", {"tag": "remote"}).result(timeout=30)["tag"] == "remote"
     (h,) = enqueuer.send_event("order.placed", {"order_id": 3, "amount": 1.5}, id="remote-1")
@@ -123,3 +123,44 @@ def test_event_filter_selects_jobs():
     assert filter_matches(flt, {"action": "opened", "repository": {"full_name": "octo/hello"}})
     assert not filter_matches(flt, {"action": "closed", "repository": {"full_name": "octo/hello"}})
     assert not filter_matches(flt, {"action": "opened"})
+
+
+def test_bad_task_keys_and_waits_fail_the_run_naming_the_problem(store_redis):
+    """Executed in this process: the error is recorded on the run."""
+    c = TriggerClient("keys", runs_queue="keys-unconsumed")
+
+    @c.define_job(id="empty-key", version="1.0.0", trigger=invoke_trigger())
+    def empty_key(payload, io, ctx):
+        return io.run_task("", lambda: 1)
+
+    @c.define_job(id="negative-wait", version="1.0.0", trigger=invoke_trigger())
+    def negative_wait(payload, io, ctx):
+        io.wait("back-in-time", seconds=-5)
+
+    for job_id, message in (("empty-key", "a task key must be a non-empty string"),
+                            ("negative-wait", "io.wait('back-in-time'): seconds must be")):
+        handle = c.trigger(job_id, {})
+        c.executor.execute(handle.id, 0)
+        run = c.get_run(handle.id)
+        assert run.status == "FAILURE" and message in run.error["message"], run.error
+
+
+def test_bad_client_id_and_redis_url_are_configuration_errors():
+    with pytest.raises(ConfigurationError, match="id must be a non-empty string"):
+        TriggerClient("")
+    with pytest.raises(ConfigurationError, match="redis_url: .*must be a Redis URL"):
+        TriggerClient("x", redis_url="http://127.0.0.1:6379/0")
+
+
+def test_cli_send_event_with_a_payload_failing_the_schema_exits_1(store_redis, worker_env):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "trigger_celery.cli", "-A", "tests.app:client", "send-event",
+         "order.placed", "--payload", '{"order_id": "seven", "amount": 1}'],
+        cwd=ROOT, env=worker_env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "failed at once" in proc.stderr and "order_id" in proc.stderr

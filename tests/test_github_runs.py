@@ -229,3 +229,17 @@ def test_token_is_nowhere_in_redis_messages_or_logs(gh, replay, gh_worker, urls)
             captured += key == b"captured:messages"
     assert captured >= 2  # run and task messages were captured and scanned
     assert TOKEN not in gh_worker.output()
+
+
+def test_cancel_stops_a_dispatched_task_that_is_retrying(gh, replay):
+    for _ in range(5):
+        replay.add("POST", ISSUES, status=429, headers={"retry-after": "1"},
+                   body={"message": "slow down"})
+    handle = gh.trigger("create-issue", {"title": "never"})
+    deadline = time.time() + 10
+    while not posts(replay):
+        assert time.time() < deadline
+        time.sleep(0.02)
+    assert gh.cancel_run(handle.id) == "CANCELED"
+    time.sleep(3.5)  # past two more retry-after windows
+    assert len(posts(replay)) == 1  # nothing more reached the provider after the cancel

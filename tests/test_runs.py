@@ -159,3 +159,13 @@ def test_logs_are_capped_and_the_drop_counted(store_redis):
     assert run.status == "SUCCESS"
     assert [entry.data["i"] for entry in run.logs] == [0, 1, 2, 3, 4]  # oldest kept
     assert run.logs_dropped == 3
+
+
+def test_reset_task_refuses_a_task_that_did_not_fail(client):
+    from trigger_celery import ConfigurationError
+
+    handle = client.trigger("quick", {"tag": "no-reset"})
+    handle.result(timeout=30)
+    with pytest.raises(ConfigurationError, match="is COMPLETED: only a failed"):
+        client.reset_task(handle.id, "only")
+    assert client.get_run(handle.id).task("only").status == "COMPLETED"

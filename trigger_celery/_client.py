@@ -63,6 +63,8 @@ class TriggerClient:
 
     def __init__(self, id: str, *, redis_url: str | None = None, broker_url: str | None = None,
                  **settings: Any):
+        if not isinstance(id, str) or not id.strip():
+            raise ConfigurationError(f"TriggerClient: id must be a non-empty string, got {id!r}")
         self.id = id
         self.settings = load_settings(redis_url=redis_url, broker_url=broker_url, **settings)
         self.store = Store(self.settings)
@@ -171,8 +173,11 @@ class TriggerClient:
         }
 
     def publish_jobs(self) -> None:
-        """Publish every job's id, version, trigger and payload schema to Redis."""
-        self.store.publish_jobs({j.id: j.describe() for j in self.jobs.values()})
+        """Publish every job's id, version, trigger, payload schema and runs queue to Redis,
+        so an app that does not import the jobs sends their runs where this worker listens."""
+        queue = self.settings.runs_queue
+        self.store.publish_jobs({j.id: {**j.describe(), "queue": queue}
+                                 for j in self.jobs.values()})
 
     # -- enqueueing --------------------------------------------------------------------------
 
@@ -191,6 +196,7 @@ class TriggerClient:
             ValidationError: the payload fails the job's schema or is not JSON; no run is made.
         """
         job = self.jobs.get(job_id)
+        queue = self.settings.runs_queue
         if job is not None:
             payload_json = _payload_json(job.parse_payload(payload), job_id)
             version = job.version
@@ -201,8 +207,10 @@ class TriggerClient:
                                       "worker has published it")
             payload_json = _payload_json(payload, job_id)
             version = desc["version"]
+            queue = desc.get("queue") or queue
         idem = self.store.trigger_key(job_id, idempotency_key) if idempotency_key else None
-        return self._create(new_run_id(), job_id, version, payload_json, idem_key=idem)
+        return self._create(new_run_id(), job_id, version, payload_json, idem_key=idem,
+                            queue=queue)
 
     def send_event(self, name: str, payload: Any = None, *, id: str | None = None,
                    deliver_at: datetime | None = None) -> list[RunHandle]:
@@ -225,7 +233,7 @@ class TriggerClient:
         if deliver_at is not None:
             due = (deliver_at if deliver_at.tzinfo else deliver_at.replace(tzinfo=UTC)).timestamp()
         handles = []
-        for job_id, version, flt, job in self._event_jobs(name):
+        for job_id, version, flt, job, queue in self._event_jobs(name):
             if not filter_matches(flt, data):
                 continue
             run_id = "run_" + hashlib.sha256(
@@ -239,29 +247,32 @@ class TriggerClient:
             handles.append(self._create(
                 run_id, job_id, version, payload_json,
                 idem_key=self.store.event_key(f"{event_id}:{job_id}"),
-                event=(name, event_id), due_s=due, error=error,
+                event=(name, event_id), due_s=due, error=error, queue=queue,
             ))
         return handles
 
-    def _event_jobs(self, name: str) -> list[tuple[str, str, Any, Job | None]]:
-        found: list[tuple[str, str, Any, Job | None]] = []
+    def _event_jobs(self, name: str) -> list[tuple[str, str, Any, Job | None, str]]:
+        """``(job id, version, filter, local job or None, runs queue)`` of each job listening."""
+        own = self.settings.runs_queue
+        found: list[tuple[str, str, Any, Job | None, str]] = []
         for job in self.jobs.values():
             if isinstance(job.trigger, EventTrigger) and job.trigger.name == name and job.enabled:
-                found.append((job.id, job.version, job.trigger.filter, job))
+                found.append((job.id, job.version, job.trigger.filter, job, own))
         for job_id, desc in self.store.registered_jobs().items():
             trig = desc.get("trigger", {})
             if job_id not in self.jobs and trig.get("type") == "event" and trig.get("name") == name:
-                found.append((job_id, desc["version"], trig.get("filter"), None))
+                found.append((job_id, desc["version"], trig.get("filter"), None,
+                              desc.get("queue") or own))
         return found
 
     def _create(self, run_id: str, job_id: str, version: str, payload_json: str, *,
-                idem_key: str | None, event: tuple[str, str] | None = None,
+                idem_key: str | None, queue: str, event: tuple[str, str] | None = None,
                 due_s: float | None = None, error: dict[str, Any] | None = None) -> RunHandle:
         now = time.time()
         fields: dict[str, Any] = {
             "id": run_id, "job_id": job_id, "job_version": version, "payload": payload_json,
             "status": "QUEUED", "seq": 0, "executions": 0, "created_at": now, "updated_at": now,
-            "queue": self.settings.runs_queue,
+            "queue": queue,
         }
         if event:
             fields["event_name"], fields["event_id"] = event
@@ -274,7 +285,7 @@ class TriggerClient:
         created, rid = self.store.create_run(run_id, fields, idem_key=idem_key, due_s=sched,
                                              final=error is not None)
         if created and error is None and in_window:
-            self.executor.send_run(rid, 0, eta_s=due_s, job_id=job_id)
+            self.executor.send_run(rid, 0, eta_s=due_s, job_id=job_id, queue=queue)
         return RunHandle(self, rid, created=created)
 
     # -- inspection --------------------------------------------------------------------------
@@ -314,13 +325,19 @@ class TriggerClient:
 
         Raises:
             RunNotFoundError: no such run.
-            ConfigurationError: no task with that key, or an execution is in progress.
+            ConfigurationError: no task with that key, the task has not failed (a completed
+                task is never run again), or an execution is in progress.
         """
         run = self.get_run(run_id)
         by_idem = {t.idem: t for t in run.tasks}
-        targets = [t for t in run.tasks if t.key == key]
-        if not targets:
+        named = [t for t in run.tasks if t.key == key]
+        if not named:
             raise ConfigurationError(f"run {run_id} has no task with key {key!r}")
+        targets = [t for t in named if t.status == "ERRORED"]
+        if not targets:
+            raise ConfigurationError(
+                f"task {key!r} of run {run_id} is {named[0].status}: only a failed (ERRORED) "
+                "task can be reset")
         clear: dict[str, str] = {}
         for t in targets:
             clear[t.idem] = t.key

@@ -324,13 +324,15 @@ class Executor:
                           attempt: int, celery_task: Any = None) -> str:
         """Run one attempt of a dispatched task; store its outcome and wake its run.
 
-        Returns ``ok``, or why nothing ran: ``missing``, ``done``, ``stale``, ``busy``.
+        Returns ``ok``, or why nothing ran: ``missing``, ``finished`` (the run was canceled or
+        ended: nothing more reaches the provider), ``done``, ``stale``, ``busy``.
         """
         token = uuid.uuid4().hex
         run, tasks, _, _ = self.store.run_keys(run_id)
         tlease = self.store.task_lease_key(run_id, idem)
         lease_ms = int(self.settings.lease_s * 1000)
-        res = self.store.script("task_start", [tasks, tlease, self.store.task_starts_key(run_id)],
+        res = self.store.script("task_start",
+                                [tasks, tlease, self.store.task_starts_key(run_id), run],
                                 [idem, attempt, token, lease_ms, time.time(),
                                  self.settings.run_retention_s])
         if res[0] != "ok":

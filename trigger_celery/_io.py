@@ -226,7 +226,14 @@ class IO:
         )
 
     def wait(self, key: str, seconds: float) -> None:
-        """Suspend the run for ``seconds`` seconds; no worker is held meanwhile."""
+        """Suspend the run for ``seconds`` seconds; no worker is held meanwhile.
+
+        Raises:
+            ValidationError: ``seconds`` is negative or not a finite number.
+        """
+        if not isinstance(seconds, int | float) or not 0 <= seconds < float("inf"):
+            raise ValidationError(f"io.wait({key!r}): seconds must be a number >= 0, got "
+                                  f"{seconds!r}")
         self._x.wait(key, float(seconds))
 
     def try_(self, fn: Callable[[], Any], catch: Callable[[Exception], Any]) -> Any:
@@ -318,6 +325,8 @@ class TaskRunner:
                       rec: dict[str, Any]) -> None: ...
 
     def _enter(self, key: str) -> str:
+        if not isinstance(key, str) or not key:
+            raise ValidationError(f"a task key must be a non-empty string, got {key!r}")
         parent = self._parents[-1] if self._parents else None
         idem = idempotency_key(self.run_id, parent, key)
         if idem in self._seen:

@@ -10,13 +10,16 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from trigger_celery._errors import ConfigurationError
 
 ENV_PREFIX = "TRIGGER_CELERY_"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+#: URL schemes redis-py (and kombu) take for the store.
+_REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
 
 # Variables under the prefix that are not settings of the client (read by the CLI and tests).
 _NOT_SETTINGS = {"APP", "APP_MODULES", "DEV_DIR", "TEST_REDIS_URL"}
@@ -26,8 +29,8 @@ class Settings(BaseSettings):
     """Every setting of a :class:`~trigger_celery.TriggerClient`.
 
     Attributes:
-        redis_url: the store (runs, tasks, wake-ups). ``redis://``, ``rediss://`` or
-            ``redis+sentinel://`` as redis-py takes them.
+        redis_url: the store (runs, tasks, wake-ups): ``redis://``, ``rediss://`` (TLS) or
+            ``unix://``, as redis-py takes them.
         broker_url: the Celery broker; defaults to ``redis_url``. ``amqp://`` works too.
         key_prefix: prefix of every Redis key we write.
         runs_queue: the Celery queue run executions go to.
@@ -67,6 +70,15 @@ class Settings(BaseSettings):
     retry_at_max_deferrals: int = Field(default=100, gt=0)
     retry_at_max_deferral_s: float = Field(default=24 * 3600.0, gt=0)
     worker_eta_task_limit: int = Field(default=1000, gt=0)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, url: str) -> str:
+        scheme = url.split("://", 1)[0] if "://" in url else ""
+        if scheme not in _REDIS_SCHEMES:
+            raise ValueError(f"must be a Redis URL ({', '.join(sorted(_REDIS_SCHEMES))}://...), "
+                             f"got {url.split('@')[-1]!r}")
+        return url
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

@@ -24,7 +24,7 @@ TTLs: finished runs keep ``run_retention_s`` (7 days); trigger keys and event id
 ``idempotency_retention_s`` (24 h); runs that have not finished never expire.
 
 The schedule and the poller's script (``claim_due.lua``) span runs, so they are the one part that
-needs a single Redis node (or Sentinel); each run's own scripts touch its slot and the schedule.
+needs a single Redis node; each run's own scripts touch its slot and the schedule.
 """
 
 from __future__ import annotations

@@ -98,5 +98,13 @@ def send_event(
         return
     for h in handles:
         console.print(h.id + ("" if h.created else "  (existing: event id already seen)"))
+    # a payload failing a job's schema gives that job a FAILURE run at once: say so, exit 1
+    rejected = [run for run in (h.get() for h in handles if h.created)
+                if run.status == "FAILURE" and run.executions == 0]
+    for run in rejected:
+        err_console.print(f"[red]error: run {run.id} of job {run.job_id} failed at once: "
+                          f"{(run.error or {}).get('message')}[/]")
     if wait:
         report(wait_for(client, [h.id for h in handles], timeout))
+    if rejected:
+        raise typer.Exit(1)

@@ -1,6 +1,9 @@
 -- A dispatched task's attempt begins: check it is the current attempt and take its lease.
 -- A second start of the same attempt (the first one's worker died) is counted in KEYS[3].
--- KEYS: tasks, task_lease, starts   ARGV: idem, attempt, token, lease_ms, now_s, starts_ttl_s
+-- A canceled (or finished) run starts no more attempts: nothing more reaches the provider.
+-- KEYS: tasks, task_lease, starts, run   ARGV: idem, attempt, token, lease_ms, now_s, starts_ttl_s
+local status = redis.call('HGET', KEYS[4], 'status')
+if status == 'CANCELED' or status == 'SUCCESS' or status == 'FAILURE' then return {'finished'} end
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if not cur then return {'missing'} end
 local rec = cjson.decode(cur)
