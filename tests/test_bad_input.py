@@ -164,3 +164,19 @@ def test_cli_send_event_with_a_payload_failing_the_schema_exits_1(store_redis, w
         cwd=ROOT, env=worker_env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
     assert "failed at once" in proc.stderr and "order_id" in proc.stderr
+
+
+def test_dev_names_an_unreachable_redis_in_one_line_without_its_password(tmp_path, worker_env):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {**worker_env, "TRIGGER_CELERY_REDIS_URL": "redis://nobody:s3cret@127.0.0.1:6379/0",
+           "TRIGGER_CELERY_DEV_DIR": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "trigger_celery.cli", "-A", "tests.app:client",
+                           "dev"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "cannot reach Redis at 127.0.0.1:6379/0" in proc.stderr
+    assert "s3cret" not in proc.stderr + proc.stdout
+    assert len(proc.stderr.strip().splitlines()) == 1

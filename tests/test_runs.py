@@ -83,7 +83,9 @@ def test_cancel_run_stops_a_waiting_run(client):
     assert client.cancel_run(handle.id) == "CANCELED"
     with pytest.raises(RunFailedError) as info:
         handle.result(timeout=5)
-    assert info.value.run.status == "CANCELED"
+    run = info.value.run
+    assert run.status == "CANCELED" and run.wake_at is None
+    assert run.task("long").status == "CANCELED"  # not shown as still waiting
 
 
 def test_run_records_expire_after_retention_only_when_finished(client, store_redis):

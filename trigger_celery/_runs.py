@@ -97,13 +97,20 @@ class Run(BaseModel):
 
         recs = sorted((json.loads(v) for v in tasks.values()),
                       key=lambda r: r.get("created_at") or 0)
+        finished = h["status"] in FINISHED
+        if finished:  # nothing is pending any more: tasks left unfinished were canceled
+            for r in recs:
+                if r.get("status") in ("PENDING", "RUNNING", "WAITING"):
+                    r["status"] = "CANCELED"
+                    r.pop("retry_at", None)
         return cls(
             id=h["id"], job_id=h["job_id"], job_version=h.get("job_version"), status=h["status"],
             payload=js("payload"), output=js("output"), error=js("error"),
             event_name=h.get("event_name") or None, event_id=h.get("event_id") or None,
             created_at=num("created_at"), started_at=num("started_at"),
-            finished_at=num("finished_at"), wake_at=num("wake_at"),
-            wait_reason=h.get("wait_reason") or None, executions=int(h.get("executions", 0)),
+            finished_at=num("finished_at"), wake_at=None if finished else num("wake_at"),
+            wait_reason=None if finished else h.get("wait_reason") or None,
+            executions=int(h.get("executions", 0)),
             lost_executions=int(h.get("lost_executions", 0)),
             tasks=[Task.model_validate(r) for r in recs],
             logs=[LogEntry.model_validate_json(x) for x in logs],

@@ -190,6 +190,11 @@ class local_stack:  # noqa: N801 - used as a context manager, like contextlib's
         self.dir.mkdir(parents=True, exist_ok=True)
         try:
             if not os.environ.get("TRIGGER_CELERY_REDIS_URL"):
+                running = running_dev_url()
+                if running is not None:  # two Valkeys on one data folder would corrupt it
+                    raise RuntimeError(
+                        f"a dev already runs in {self.dir} (its Valkey answers at {running}); "
+                        "stop it first, or set TRIGGER_CELERY_DEV_DIR to another folder")
                 self.valkey = embedded_valkey(self.dir)
                 os.environ["TRIGGER_CELERY_REDIS_URL"] = self.valkey.connection_url + "/0"
                 self._set_env = True
@@ -197,6 +202,7 @@ class local_stack:  # noqa: N801 - used as a context manager, like contextlib's
                 print(f"embedded Valkey at {self.valkey.connection_url} "
                       f"(data in {self.dir / 'valkey'})", flush=True)
             self.redis_url = os.environ["TRIGGER_CELERY_REDIS_URL"]
+            _check_reachable(self.redis_url)
             env = {**os.environ, **self.extra_env}
             env.setdefault("PYTHONPATH", os.getcwd())
             log = self.dir / "worker.log"
@@ -245,6 +251,18 @@ class local_stack:  # noqa: N801 - used as a context manager, like contextlib's
         if self._set_env:
             os.environ.pop("TRIGGER_CELERY_REDIS_URL", None)
             self._set_env = False
+
+
+def _check_reachable(url: str) -> None:
+    """One clear error, before any worker starts, when the Redis at ``url`` does not answer."""
+    import redis
+
+    try:
+        with redis.Redis.from_url(url, socket_connect_timeout=3) as r:
+            r.ping()
+    except redis.RedisError as exc:
+        shown = url.split("@")[-1]  # never print a password
+        raise RuntimeError(f"cannot reach Redis at {shown}: {exc}") from None
 
 
 def _wait_for_new_log(path: Path, offset: int, text: str, timeout: float, proc: Process) -> None:
