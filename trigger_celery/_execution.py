@@ -28,7 +28,7 @@ from trigger_celery._errors import (
 )
 from trigger_celery._io import IO, RunCanceled, TaskRunner, encode_output
 from trigger_celery._keys import celery_task_id
-from trigger_celery._policy import decide, error_record
+from trigger_celery._policy import decide, error_record, record_attempt_failure
 from trigger_celery._store import Store, dumps
 from trigger_celery.integrations._base import Integration, OperationResult, TaskInfo
 
@@ -378,22 +378,14 @@ class Executor:
         now = time.time()
         d = decide(err, record=rec, task=info, io=None, retry=integ.retry,
                    hooks=[integ.on_error], settings=self.settings, now=now)
-        erec = error_record(d.error)
-        errors = rec.setdefault("errors", [])
-        errors.append({"attempt": rec["attempts"], **erec, "at": now,
-                       "duration_ms": round((now - started) * 1000, 3)})
-        rec["errors"] = errors[-20:]
+        erec = record_attempt_failure(rec, d, started, now)
         if d.retry_at is None:
-            rec.update(status="ERRORED", error=erec, completed_at=now)
             rec.pop("call", None)
             self._settle(run_id, idem, token, dumps(rec), True)
             logger.info("task %s of run %s failed for good: %s", rec["name"], run_id, erec)
             return "failed"
-        if d.deferral:
-            rec["deferrals"] = int(rec.get("deferrals", 0)) + 1
-            rec.setdefault("first_deferral_at", now)
         in_window = d.retry_at - now <= self.settings.eta_window_s
-        rec.update(status="WAITING", retry_at=d.retry_at, error=erec, dispatched_at=d.retry_at)
+        rec["dispatched_at"] = d.retry_at
         if not in_window:
             rec["resend_by_run"] = True  # the run wakes at retry_at and dispatches it
         # wake the run: it records when it is due next (retry_at) instead of polling the task

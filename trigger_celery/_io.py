@@ -25,7 +25,7 @@ from trigger_celery._errors import (
     ValidationError,
 )
 from trigger_celery._keys import idempotency_key
-from trigger_celery._policy import decide, error_record, resolve
+from trigger_celery._policy import decide, record_attempt_failure, resolve
 from trigger_celery._retry import RetryOptions
 from trigger_celery._store import dumps
 from trigger_celery.integrations._base import (
@@ -418,20 +418,10 @@ class TaskRunner:
         now = time.time()
         d = decide(err, record=rec, task=info, io=self.io, retry=retry, hooks=hooks,
                    settings=self.settings, now=now)
-        erec = error_record(d.error)
-        rec.setdefault("errors", []).append(
-            {"attempt": rec["attempts"], **erec, "at": now,
-             "duration_ms": round((now - started) * 1000, 3)}
-        )
-        rec["errors"] = rec["errors"][-20:]
+        erec = record_attempt_failure(rec, d, started, now)
         if d.retry_at is None:
-            rec.update(status="ERRORED", error=erec, completed_at=now)
             self.checkpoint(idem, rec)
             raise TaskFailedError(key, erec) from d.error
-        if d.deferral:
-            rec["deferrals"] = int(rec.get("deferrals", 0)) + 1
-            rec.setdefault("first_deferral_at", now)
-        rec.update(status="WAITING", retry_at=d.retry_at, error=erec)
         self.suspend(d.retry_at, f"retry of task {key!r}", idem, rec)
 
     def wait(self, key: str, seconds: float) -> None:

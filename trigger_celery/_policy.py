@@ -112,6 +112,30 @@ def decide(
     return Decision(error, retry_at=now + delay_ms / 1000)
 
 
+#: Errors kept per task record (the latest ones).
+MAX_ERRORS_KEPT = 20
+
+
+def record_attempt_failure(rec: dict[str, Any], d: Decision, started: float,
+                           now: float) -> dict[str, Any]:
+    """Write a failed attempt and the decision into a task record: the attempt's error (the
+    latest :data:`MAX_ERRORS_KEPT` kept), then ``ERRORED`` for good or ``WAITING`` until
+    ``retry_at`` (a deferral counted apart). Returns the error record."""
+    erec = error_record(d.error)
+    errors = rec.setdefault("errors", [])
+    errors.append({"attempt": rec["attempts"], **erec, "at": now,
+                   "duration_ms": round((now - started) * 1000, 3)})
+    rec["errors"] = errors[-MAX_ERRORS_KEPT:]
+    if d.retry_at is None:
+        rec.update(status="ERRORED", error=erec, completed_at=now)
+        return erec
+    if d.deferral:
+        rec["deferrals"] = int(rec.get("deferrals", 0)) + 1
+        rec.setdefault("first_deferral_at", now)
+    rec.update(status="WAITING", retry_at=d.retry_at, error=erec)
+    return erec
+
+
 def _capped(error: BaseException, what: str) -> NonRetriableError:
     capped = NonRetriableError(f"retry_at cap reached after {what}; last error: {error!r}")
     capped.__cause__ = error
