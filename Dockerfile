@@ -11,12 +11,16 @@ ENV UV_COMPILE_BYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies first (cached while only the code changes), exactly as locked.
+# Dependencies first (cached while only the code changes), exactly as locked: the core with every
+# integration distribution of the uv workspace (the `all` extra).
 COPY pyproject.toml uv.lock README.md ./
-RUN uv sync --frozen --no-dev --no-install-project
+COPY integrations/github/pyproject.toml integrations/github/README.md integrations/github/
+COPY integrations/openai/pyproject.toml integrations/openai/README.md integrations/openai/
+COPY integrations/typeform/pyproject.toml integrations/typeform/README.md integrations/typeform/
+RUN uv sync --frozen --no-dev --extra all --no-install-workspace
 
 COPY . .
-RUN uv sync --frozen --no-dev \
+RUN uv sync --frozen --no-dev --extra all \
     && useradd --create-home --uid 1000 app \
     && chown -R app /app
 USER app

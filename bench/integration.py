@@ -9,7 +9,7 @@ import requests
 from pydantic import BaseModel
 
 from trigger_celery import TaskInfo
-from trigger_celery.integrations._base import Integration, Namespace, operation
+from trigger_celery.integration import Integration, Namespace, operation
 
 
 class GetParams(BaseModel):

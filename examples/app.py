@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from trigger_celery import TriggerClient
-from trigger_celery.integrations.github import GitHub
+from trigger_celery_github import GitHub
 
 client = TriggerClient("examples")
 celery = client.celery

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from examples.app import client
-from trigger_celery.integrations.github.webhooks import make_wsgi_app
+from trigger_celery_github.webhooks import make_wsgi_app
 
 app = make_wsgi_app(secret=os.environ.get("GITHUB_WEBHOOK_SECRET", ""),
                     send_event=client.send_event)

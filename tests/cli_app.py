@@ -13,7 +13,7 @@ import redis
 from pydantic import BaseModel
 
 from trigger_celery import NonRetriableError, TriggerClient, event_trigger, invoke_trigger
-from trigger_celery.integrations._base import Integration, Namespace, TaskInfo, operation
+from trigger_celery.integration import Integration, Namespace, TaskInfo, operation
 
 # Its own queue and key prefix: a worker's poller sends every due wake-up under its prefix to its
 # own runs queue, so apps sharing a store must not share a prefix. The dev tests run this app

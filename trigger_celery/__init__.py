@@ -32,7 +32,7 @@ from trigger_celery._jobs import (
 from trigger_celery._retry import OnErrorResult, RetryOptions, retry
 from trigger_celery._runs import LogEntry, Run, RunHandle, Task
 from trigger_celery._settings import Settings
-from trigger_celery.integrations._base import TaskInfo
+from trigger_celery.integration import TaskInfo
 
 __all__ = [
     "ConfigurationError",

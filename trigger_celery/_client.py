@@ -43,7 +43,7 @@ from trigger_celery._policy import error_record
 from trigger_celery._runs import Run, RunHandle
 from trigger_celery._settings import load_settings
 from trigger_celery._store import Store, dumps
-from trigger_celery.integrations._base import Integration
+from trigger_celery.integration import Integration
 
 logger = logging.getLogger("trigger_celery")
 

@@ -30,7 +30,7 @@ from trigger_celery._io import IO, RunCanceled, TaskRunner, encode_output
 from trigger_celery._keys import celery_task_id
 from trigger_celery._policy import decide, error_record, record_attempt_failure
 from trigger_celery._store import Store, dumps
-from trigger_celery.integrations._base import Integration, OperationResult, TaskInfo
+from trigger_celery.integration import Integration, OperationResult, TaskInfo
 
 if TYPE_CHECKING:
     from trigger_celery._client import TriggerClient

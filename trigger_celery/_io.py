@@ -28,7 +28,7 @@ from trigger_celery._keys import idempotency_key
 from trigger_celery._policy import decide, record_attempt_failure, resolve
 from trigger_celery._retry import RetryOptions
 from trigger_celery._store import dumps
-from trigger_celery.integrations._base import (
+from trigger_celery.integration import (
     Compound,
     Integration,
     Operation,

@@ -227,7 +227,7 @@ def make_job(
     enabled: bool,
 ) -> Job:
     """Check a job definition; raises :class:`ConfigurationError` naming what is wrong."""
-    from trigger_celery.integrations._base import Integration
+    from trigger_celery.integration import Integration
 
     if not isinstance(id, str) or not _JOB_ID.match(id):
         raise ConfigurationError(

@@ -20,7 +20,7 @@ import redis
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from tests.conftest import ROOT, Worker
+from tests.support import ROOT, Worker
 
 #: What the session did; printed at its end by ``pytest_terminal_summary``.
 STATS: Counter[str] = Counter()

@@ -20,7 +20,7 @@ from celery.signals import before_task_publish
 from pydantic import BaseModel
 
 from trigger_celery import RetryOptions, TriggerClient, invoke_trigger
-from trigger_celery.integrations._base import Integration, Namespace, TaskInfo, operation
+from trigger_celery.integration import Integration, Namespace, TaskInfo, operation
 
 
 def http_url() -> str:

@@ -4,7 +4,7 @@ server named by ``KIT_GITHUB_URL``."""
 import os
 
 from trigger_celery import TriggerClient, invoke_trigger
-from trigger_celery.integrations.github import GitHub
+from trigger_celery_github import GitHub
 
 client = TriggerClient("kit-user", runs_queue="kit-user")
 celery = client.celery

@@ -1,4 +1,0 @@
-"""Integrations shipped with trigger-celery.
-
-Importable as ``trigger_celery.integrations.<name>``.
-"""

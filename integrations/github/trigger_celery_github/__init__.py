@@ -1,0 +1,98 @@
+"""The GitHub integration: PyGithub underneath, octokit's REST method names on top.
+
+``io.github.issues.create("key", owner=..., repo=..., title=...)`` becomes the Celery task
+``github.issues.create``. Namespaces and their operations mirror octokit's ``rest`` groups in
+snake_case (Trigger.dev v2's ``@trigger.dev/github`` did the same over octokit). PyGithub's own
+retries and request throttling are off: the framework decides when to retry, using
+:func:`trigger_celery_github.errors.decide` in :meth:`GitHub.on_error`.
+
+The token comes from ``credential=`` or ``GITHUB_TOKEN`` (``GITHUB_TOKEN_<KEY>`` with a
+``connection_key``); it stays in the worker process and never shows in reprs.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import github
+
+from trigger_celery import ConfigurationError, OnErrorResult, RetryOptions, retry
+from trigger_celery.integration import Integration, Namespace, TaskInfo
+from trigger_celery_github import errors, triggers
+from trigger_celery_github.git import Git
+from trigger_celery_github.issues import Issues
+from trigger_celery_github.pulls import Pulls
+from trigger_celery_github.rate_limit import RateLimit
+from trigger_celery_github.reactions import Reactions
+from trigger_celery_github.repos import Repos
+from trigger_celery_github.users import Users
+
+__all__ = ["GitHub", "Git", "Issues", "Pulls", "RateLimit", "Reactions", "Repos", "Users"]
+
+
+class GitHub(Integration):
+    """GitHub over PyGithub.
+
+    Parameters (besides :class:`Integration`'s ``connection_key``, ``credential``, ``queue``):
+        base_url: REST API root; ``https://api.github.com``, or ``https://HOST/api/v3`` for
+            GitHub Enterprise Server, or a local replay server in tests.
+        secondary_limit_floor_s: least wait after a secondary rate limit, in seconds (GitHub's
+            docs say at least one minute; tests lower it).
+    """
+
+    id = "github"
+    icon = "github"
+    retry: ClassVar[RetryOptions] = retry.standard_backoff
+    namespaces: ClassVar[tuple[type[Namespace], ...]] = (
+        Issues, Reactions, Repos, Pulls, Git, Users, RateLimit
+    )
+    credential_env = "GITHUB_TOKEN"
+    #: Webhook triggers: ``github.triggers.on_issue_opened(owner=..., repo=...)`` and friends.
+    triggers = triggers
+
+    def __init__(
+        self,
+        *,
+        connection_key: str | None = None,
+        credential: str | None = None,
+        queue: str | None = None,
+        base_url: str = "https://api.github.com",
+        secondary_limit_floor_s: float = 60.0,
+    ) -> None:
+        super().__init__(connection_key=connection_key, credential=credential, queue=queue)
+        if not base_url.startswith(("https://", "http://")):
+            raise ConfigurationError(f"github: base_url must be an http(s) URL, got {base_url!r}")
+        if secondary_limit_floor_s < 0:
+            raise ConfigurationError("github: secondary_limit_floor_s must be >= 0 seconds")
+        self.base_url = base_url.rstrip("/")
+        self.secondary_limit_floor_s = float(secondary_limit_floor_s)
+
+    def create_client(self, credential: str) -> github.Github:
+        """A PyGithub client with token auth, its retries and throttling off, building lazy
+        objects (so an operation makes only the request that does its work).
+        """
+        return github.Github(
+            auth=github.Auth.Token(credential),
+            base_url=self.base_url,
+            retry=None,
+            seconds_between_requests=None,
+            seconds_between_writes=None,
+            lazy=True,
+        )
+
+    def on_error(
+        self, error: BaseException, task: TaskInfo, io: Any, *, now: datetime | None = None
+    ) -> OnErrorResult | BaseException | None:
+        """Rate limits -> ``retry_at``; other 4xx -> no retry; 5xx -> the retry policy.
+
+        See :func:`trigger_celery_github.errors.decide`. ``now`` (aware datetime)
+        is for tests; the engine leaves it out.
+        """
+        return errors.decide(
+            error,
+            attempts=task.attempts,
+            retry=self.retry,
+            secondary_limit_floor_s=self.secondary_limit_floor_s,
+            now=now or datetime.now(UTC),
+        )
