@@ -35,7 +35,11 @@ def _port_open(port: int) -> bool:
 
 @pytest.fixture(scope="session")
 def redis_base() -> Iterator[str]:
-    """``redis://127.0.0.1:PORT``: 6379 when something answers there, else a server we start."""
+    """``redis://HOST:PORT``: ``TESTS_REDIS_URL`` when set (two suites on one machine each take
+    their own server), else 6379 when something answers there, else a server we start."""
+    if os.environ.get("TESTS_REDIS_URL"):
+        yield os.environ["TESTS_REDIS_URL"].rstrip("/")
+        return
     if _port_open(6379):
         yield "redis://127.0.0.1:6379"
         return
