@@ -4,12 +4,14 @@ bootstep that sends due wake-ups, and Celery beat's schedule for cron and interv
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 from celery import Celery, Task, bootsteps
-from celery.exceptions import InvalidTaskError
+from celery.exceptions import InvalidTaskError, WorkerShutdown
 from kombu import Exchange, Queue
 from kombu.exceptions import ContentDisallowed, DecodeError
 
@@ -145,10 +147,27 @@ class WakeupPoller(bootsteps.StartStopStep):  # type: ignore[misc]
     def __init__(self, worker: Any, **kwargs: Any) -> None:
         super().__init__(worker, **kwargs)
         self._stop = threading.Event()
+        self._policy_checked = False
         self._thread: threading.Thread | None = None
 
     def start(self, worker: Any) -> None:
         client: TriggerClient = worker.app.trigger_client
+        from trigger_celery._eviction import (
+            EvictionPolicyError,
+            check_eviction_policy,
+            describe_url,
+        )
+
+        try:
+            check_eviction_policy(client.store.redis, describe_url(client.settings.redis_url),
+                                  allow=client.settings.allow_eviction)
+        except EvictionPolicyError as exc:
+            logger.critical("%s", exc)
+            raise WorkerShutdown(1) from None
+        except Exception:  # noqa: BLE001 - store away at start: the check waits for it
+            self._policy_checked = False
+        else:
+            self._policy_checked = True
         try:
             client.publish_jobs()
         except Exception:
@@ -164,6 +183,8 @@ class WakeupPoller(bootsteps.StartStopStep):  # type: ignore[misc]
         published = False
         while not self._stop.wait(client.settings.poll_interval_s):
             try:
+                if not self._policy_checked:
+                    self._check_policy_late(client)
                 if not published:
                     client.publish_jobs()
                     published = True
@@ -171,6 +192,25 @@ class WakeupPoller(bootsteps.StartStopStep):  # type: ignore[misc]
                     client.executor.send_run(run_id, seq, job_id=job_id, queue=queue)
             except Exception:  # Redis or the broker away: try again next round
                 logger.warning("wake-up poller round failed", exc_info=True)
+
+
+    def _check_policy_late(self, client: TriggerClient) -> None:
+        """The eviction check of a worker that started while the store was away: a store
+        that evicts stops the worker (SIGTERM to its main process: Celery's warm shutdown)."""
+        from trigger_celery._eviction import (
+            EvictionPolicyError,
+            check_eviction_policy,
+            describe_url,
+        )
+
+        try:
+            check_eviction_policy(client.store.redis, describe_url(client.settings.redis_url),
+                                  allow=client.settings.allow_eviction)
+        except EvictionPolicyError as exc:
+            logger.critical("%s", exc)
+            self._stop.set()
+            os.kill(os.getpid(), signal.SIGTERM)
+        self._policy_checked = True
 
 
 def cron_slot(schedule: Any, now: float) -> int:

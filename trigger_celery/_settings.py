@@ -50,6 +50,8 @@ class Settings(BaseSettings):
         retry_at_max_deferrals: cap on ``retry_at`` deferrals of one task (error retries apart).
         retry_at_max_deferral_s: cap on the time from a task's first deferral to its last.
         worker_eta_task_limit: most ETA messages one worker holds (Celery 5.6+).
+        allow_eviction: accept a store Redis whose ``maxmemory-policy`` evicts keys (workers and
+            ``dev`` refuse one otherwise: an evicted run is lost without a trace).
     """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
@@ -70,6 +72,7 @@ class Settings(BaseSettings):
     retry_at_max_deferrals: int = Field(default=100, gt=0)
     retry_at_max_deferral_s: float = Field(default=24 * 3600.0, gt=0)
     worker_eta_task_limit: int = Field(default=1000, gt=0)
+    allow_eviction: bool = False
 
     @field_validator("redis_url")
     @classmethod

@@ -110,7 +110,7 @@ class RedisServer:
     """Our own ``redis-server`` with AOF in its own directory; restartable on the same port."""
 
     def __init__(self, *, fsync: str = "everysec", password: str | None = None,
-                 tls: dict[str, str] | None = None):
+                 tls: dict[str, str] | None = None, extra: list[str] | None = None):
         self.dir = Path(tempfile.mkdtemp(prefix="chaos-redis-"))
         self.port = free_port()
         self.password = password
@@ -119,6 +119,7 @@ class RedisServer:
                      "--appendfsync", fsync, "--save", "", "--maxmemory-policy", "noeviction"]
         if password:
             self.args += ["--requirepass", password]
+        self.args += extra or []
         if tls:
             self.args += ["--port", "0", "--tls-port", str(self.port),
                           "--tls-cert-file", tls["cert"], "--tls-key-file", tls["key"],

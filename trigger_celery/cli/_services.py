@@ -203,6 +203,7 @@ class local_stack:  # noqa: N801 - used as a context manager, like contextlib's
                       f"(data in {self.dir / 'valkey'})", flush=True)
             self.redis_url = os.environ["TRIGGER_CELERY_REDIS_URL"]
             _check_reachable(self.redis_url)
+            _check_eviction(self.redis_url)
             env = {**os.environ, **self.extra_env}
             env.setdefault("PYTHONPATH", os.getcwd())
             log = self.dir / "worker.log"
@@ -263,6 +264,19 @@ def _check_reachable(url: str) -> None:
     except redis.RedisError as exc:
         shown = url.split("@")[-1]  # never print a password
         raise RuntimeError(f"cannot reach Redis at {shown}: {exc}") from None
+
+
+def _check_eviction(url: str) -> None:
+    """Refuse a store that evicts keys before any worker starts (one line, the fix named);
+    ``TRIGGER_CELERY_ALLOW_EVICTION=true`` turns that into a warning."""
+    import redis
+
+    from trigger_celery._eviction import check_eviction_policy, describe_url
+    from trigger_celery._settings import load_settings
+
+    allow = load_settings(redis_url=url).allow_eviction
+    with redis.Redis.from_url(url, socket_connect_timeout=3) as r:
+        check_eviction_policy(r, describe_url(url), allow=allow)
 
 
 def _wait_for_new_log(path: Path, offset: int, text: str, timeout: float, proc: Process) -> None:
