@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 from celery import Celery, Task, bootsteps
@@ -211,16 +210,3 @@ class WakeupPoller(bootsteps.StartStopStep):  # type: ignore[misc]
             self._stop.set()
             os.kill(os.getpid(), signal.SIGTERM)
         self._policy_checked = True
-
-
-def cron_slot(schedule: Any, now: float) -> int:
-    """Epoch minute of the latest tick of a crontab at or before ``now`` (looks back a day)."""
-    minute = int(now // 60) * 60
-    for back in range(0, 24 * 60 * 8):
-        t = time.gmtime(minute - back * 60)
-        dow = (t.tm_wday + 1) % 7  # crontab: Sunday is 0
-        if (t.tm_min in schedule.minute and t.tm_hour in schedule.hour
-                and t.tm_mday in schedule.day_of_month and t.tm_mon in schedule.month_of_year
-                and dow in schedule.day_of_week):
-            return minute - back * 60
-    return minute

@@ -19,7 +19,6 @@ from trigger_celery._celery import (
     RUN_TASK,
     SCHEDULE_TASK,
     WakeupPoller,
-    cron_slot,
     make_celery,
     own_queue,
 )
@@ -41,6 +40,7 @@ from trigger_celery._jobs import (
 from trigger_celery._keys import new_run_id
 from trigger_celery._policy import error_record
 from trigger_celery._runs import Run, RunHandle
+from trigger_celery._schedule import cron_slot, dedupe_ttl_s, interval_slot
 from trigger_celery._settings import load_settings
 from trigger_celery._store import Store, dumps
 from trigger_celery.integration import Integration
@@ -212,6 +212,28 @@ class TriggerClient:
         return self._create(new_run_id(), job_id, version, payload_json, idem_key=idem,
                             queue=queue)
 
+    def trigger_slot(self, job: Job, now_s: float) -> RunHandle | None:
+        """Start the run of a cron or interval job for the slot ``now_s`` falls in (epoch
+        seconds), unless that slot already has one; ``None`` when the job is not scheduled or its
+        crontab has no tick to fire. The payload is ``{"ts": <slot start, ISO 8601 UTC>}``."""
+        trig = job.trigger
+        if isinstance(trig, IntervalTrigger):
+            slot, length = interval_slot(trig.seconds, now_s)
+        elif isinstance(trig, CronTrigger):
+            found = cron_slot(trig.schedule, now_s)
+            if found is None:
+                return None
+            slot, length = found
+        else:
+            return None
+        ts = datetime.fromtimestamp(slot, UTC).isoformat()
+        payload_json = _payload_json(job.parse_payload({"ts": ts}), job.id)
+        return self._create(
+            new_run_id(), job.id, job.version, payload_json,
+            idem_key=self.store.trigger_key(job.id, f"schedule:{slot}"),
+            idem_ttl_s=dedupe_ttl_s(length, self.settings.idempotency_retention_s),
+            queue=self.settings.runs_queue)
+
     def send_event(self, name: str, payload: Any = None, *, id: str | None = None,
                    deliver_at: datetime | None = None) -> list[RunHandle]:
         """Send an event; every enabled job whose ``event_trigger`` matches starts a run.
@@ -267,7 +289,8 @@ class TriggerClient:
 
     def _create(self, run_id: str, job_id: str, version: str, payload_json: str, *,
                 idem_key: str | None, queue: str, event: tuple[str, str] | None = None,
-                due_s: float | None = None, error: dict[str, Any] | None = None) -> RunHandle:
+                due_s: float | None = None, error: dict[str, Any] | None = None,
+                idem_ttl_s: int | None = None) -> RunHandle:
         now = time.time()
         fields: dict[str, Any] = {
             "id": run_id, "job_id": job_id, "job_version": version, "payload": payload_json,
@@ -283,7 +306,7 @@ class TriggerClient:
         in_window = due_s is None or due_s - now <= self.settings.eta_window_s
         sched = (due_s or now) + (self.store.grace_s if in_window else 0)
         created, rid = self.store.create_run(run_id, fields, idem_key=idem_key, due_s=sched,
-                                             final=error is not None)
+                                             final=error is not None, idem_ttl_s=idem_ttl_s)
         if created and error is None and in_window:
             self.executor.send_run(rid, 0, eta_s=due_s, job_id=job_id, queue=queue)
         return RunHandle(self, rid, created=created)
@@ -393,18 +416,10 @@ def _operation_body(qname: str) -> Callable[..., None]:
 
 
 def _schedule_body(self: Any, job_id: str) -> None:
-    """Celery beat's tick: one run per job and scheduled slot, however many beats send it."""
+    """Celery beat's tick: one run per job and scheduled slot, however many beats send it
+    (see :mod:`trigger_celery._schedule`)."""
     client: TriggerClient = self.app.trigger_client
     job = client.jobs.get(job_id)
     if job is None or not job.enabled:
         return
-    now = time.time()
-    trig = job.trigger
-    if isinstance(trig, IntervalTrigger):
-        slot = int(now // trig.seconds) * trig.seconds
-    elif isinstance(trig, CronTrigger):
-        slot = cron_slot(trig.schedule, now)
-    else:
-        return
-    ts = datetime.fromtimestamp(slot, UTC).isoformat()
-    client.trigger(job_id, {"ts": ts}, idempotency_key=f"schedule:{slot}")
+    client.trigger_slot(job, time.time())

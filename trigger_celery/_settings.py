@@ -44,7 +44,10 @@ class Settings(BaseSettings):
         dispatch_check_s: how long a run waits on a dispatched task before it checks on it and
             sends its message again (the task itself ignores duplicates).
         run_retention_s: how long a finished run's records stay (7 days).
-        idempotency_retention_s: how long trigger idempotency keys and event ids are remembered.
+        idempotency_retention_s: how long trigger idempotency keys and event ids are remembered
+            (7 days: GitHub lets a webhook delivery be redelivered for 3 days). A run is never
+            overwritten, so an event id seen again after this still starts nothing while its run
+            is kept (``run_retention_s`` after it finished).
         max_output_bytes: largest JSON output of one task or run (1 MiB).
         max_log_entries: log entries kept per run; later ones are counted, not stored.
         retry_at_max_deferrals: cap on ``retry_at`` deferrals of one task (error retries apart).
@@ -66,7 +69,7 @@ class Settings(BaseSettings):
     poll_interval_s: float = Field(default=2.0, gt=0)
     dispatch_check_s: float = Field(default=30.0, gt=0)
     run_retention_s: int = Field(default=7 * 24 * 3600, gt=0)
-    idempotency_retention_s: int = Field(default=24 * 3600, gt=0)
+    idempotency_retention_s: int = Field(default=7 * 24 * 3600, gt=0)
     max_output_bytes: int = Field(default=1024 * 1024, gt=0)
     max_log_entries: int = Field(default=1000, gt=0)
     retry_at_max_deferrals: int = Field(default=100, gt=0)

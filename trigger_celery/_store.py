@@ -21,7 +21,8 @@ live in one slot)::
     P:jobs                        hash    job_id -> JSON description published by workers
 
 TTLs: finished runs keep ``run_retention_s`` (7 days); trigger keys and event ids
-``idempotency_retention_s`` (24 h); runs that have not finished never expire.
+``idempotency_retention_s`` (7 days); runs that have not finished never expire. Creating a run
+never overwrites an existing run's record.
 
 The schedule and the poller's script (``claim_due.lua``) span runs, so they are the one part that
 needs a single Redis node; each run's own scripts touch its slot and the schedule.
@@ -117,11 +118,17 @@ class Store:
         idem_key: str | None = None,
         due_s: float | None = None,
         final: bool = False,
+        idem_ttl_s: int | None = None,
     ) -> tuple[bool, str]:
-        """Create a run hash (atomically with its idempotency key, when given).
+        """Create a run hash (atomically with its idempotency key, when given); an existing run
+        is never overwritten.
+
+        Parameters:
+            idem_ttl_s: how long ``idem_key`` lives, in seconds (default
+                ``idempotency_retention_s``).
 
         Returns ``(created, run_id)``; ``created`` is False when ``idem_key`` already named a
-        run, whose id is returned instead.
+        run, whose id is returned instead, or when a run with ``run_id`` exists.
         """
         now = time.time()
         run, _, _, _ = self.run_keys(run_id)
@@ -130,7 +137,7 @@ class Store:
             [run, self.schedule_key, self.runs_key, idem_key or f"{self.prefix}:unused"],
             [
                 run_id, dumps(fields), "1" if idem_key else "",
-                self.settings.idempotency_retention_s, now,
+                idem_ttl_s or self.settings.idempotency_retention_s, now,
                 due_s if due_s is not None else now + self.grace_s, "1" if final else "",
                 self.settings.run_retention_s,
             ],

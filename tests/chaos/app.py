@@ -19,7 +19,14 @@ import requests
 from celery.signals import before_task_publish
 from pydantic import BaseModel
 
-from trigger_celery import RetryOptions, TriggerClient, invoke_trigger
+from trigger_celery import (
+    RetryOptions,
+    TriggerClient,
+    cron_trigger,
+    event_trigger,
+    interval_trigger,
+    invoke_trigger,
+)
 from trigger_celery.integration import Integration, Namespace, TaskInfo, operation
 
 
@@ -215,6 +222,22 @@ def build(*, sidefx_queue: str | None = None, **settings: Any) -> TriggerClient:
             task.idempotency_key, tag, "inline-client"))
         io.logger.info("done", a=a, b=b, c=c)
         return [a, b, c]
+
+    @client.define_job(id="waiter", version="1.0.0", trigger=event_trigger("chaos.wait"))
+    def waiter(payload: dict[str, Any], io: Any, ctx: Any) -> Any:
+        """A side effect, a wait of ``payload["wait"]`` seconds, another side effect."""
+        tag = payload["tag"]
+        io.run_task("before", lambda task: post_effect(task.idempotency_key, tag, "before"))
+        io.wait("pause", seconds=payload["wait"])
+        return io.run_task("after", lambda task: post_effect(task.idempotency_key, tag, "after"))
+
+    @client.define_job(id="every-2-days", version="1.0.0", trigger=interval_trigger(2 * 86400))
+    def every_2_days(payload: dict[str, Any], io: Any, ctx: Any) -> Any:
+        return payload["ts"]
+
+    @client.define_job(id="monthly", version="1.0.0", trigger=cron_trigger("7 13 10 * *"))
+    def monthly(payload: dict[str, Any], io: Any, ctx: Any) -> Any:
+        return payload["ts"]
 
     def probe(n: int) -> None:  # a plain Celery task: proves what a message made happen
         requests.post(f"{http_url()}/probe", json={"n": n}, timeout=10)
