@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from celery import Celery, Task, bootsteps
@@ -180,6 +181,11 @@ class WakeupPoller(bootsteps.StartStopStep):  # type: ignore[misc]
 
     def _loop(self, client: TriggerClient) -> None:
         published = False
+        # Runs left EXECUTING without a lease are recovered only once this poller has reached
+        # the store for a full lease without a break: after an outage, a live execution whose
+        # lease expired meanwhile takes it back first (renew.lua), so the outage alone never
+        # starts a second execution.
+        connected_since: float | None = None
         while not self._stop.wait(client.settings.poll_interval_s):
             try:
                 if not self._policy_checked:
@@ -187,9 +193,15 @@ class WakeupPoller(bootsteps.StartStopStep):  # type: ignore[misc]
                 if not published:
                     client.publish_jobs()
                     published = True
-                for run_id, seq, job_id, queue in client.store.claim_due():
+                now = time.monotonic()
+                recover = connected_since is not None and (
+                    now - connected_since >= client.settings.lease_s)
+                for run_id, seq, job_id, queue in client.store.claim_due(recover=recover):
                     client.executor.send_run(run_id, seq, job_id=job_id, queue=queue)
+                if connected_since is None:
+                    connected_since = now
             except Exception:  # Redis or the broker away: try again next round
+                connected_since = None
                 logger.warning("wake-up poller round failed", exc_info=True)
 
 

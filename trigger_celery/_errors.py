@@ -137,3 +137,10 @@ class Suspend(BaseException):  # noqa: N818 - control flow, not an error
 
 class LeaseLost(BaseException):  # noqa: N818 - control flow, not an error
     """Another execution took over this run (our lease expired); stop without writing."""
+
+
+
+class StoreUnavailable(BaseException):  # noqa: N818 - control flow, not an error
+    """The store did not take a write (down, out of memory, read-only) for as long as this
+    execution's lease allowed; the execution stops without finishing and the run resumes once
+    the store answers. Never reaches user code as an ``Exception``."""

@@ -15,12 +15,14 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from trigger_celery._errors import (
     LeaseLost,
+    StoreUnavailable,
     Suspend,
     TriggerCeleryError,
     UnknownJobError,
@@ -29,13 +31,15 @@ from trigger_celery._errors import (
 from trigger_celery._io import IO, RunCanceled, TaskRunner, encode_output
 from trigger_celery._keys import celery_task_id
 from trigger_celery._policy import decide, error_record, record_attempt_failure
-from trigger_celery._store import Store, dumps
+from trigger_celery._store import Store, dumps, is_transient
 from trigger_celery.integration import Integration, OperationResult, TaskInfo
 
 if TYPE_CHECKING:
     from trigger_celery._client import TriggerClient
 
 logger = logging.getLogger("trigger_celery")
+
+T = TypeVar("T")
 
 
 def _pairs(flat: list[str]) -> dict[str, str]:
@@ -64,21 +68,27 @@ class Context:
 
 class LeaseKeeper:
     """One thread per process renewing the leases of executions in progress (every third of
-    ``lease_s``). A lease that could not be renewed is marked lost."""
+    ``lease_s``; every second while the store does not answer). A lease that expired while the
+    store was away is taken back when it answers again, unless another execution took the run
+    (``renew.lua``); :meth:`expires_at` tells how long writes may still be retried."""
 
     def __init__(self, store: Store):
         self.store = store
         self.lease_ms = int(store.settings.lease_s * 1000)
-        self._held: dict[str, tuple[str, str]] = {}
+        self._held: dict[str, tuple[str, str, int]] = {}
+        self._expires: dict[str, float] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pid = 0
 
-    def hold(self, key: str, token: str, run_id: str = "") -> None:
+    def hold(self, key: str, token: str, run_id: str = "", seq: int = 0) -> None:
+        """Keep renewing ``key`` (held with ``token``; a run lease when ``run_id`` is given, at
+        ``seq``) until :meth:`release`."""
         import os
 
         with self._lock:
-            self._held[key] = (token, run_id)
+            self._held[key] = (token, run_id, seq)
+            self._expires[key] = time.monotonic() + self.lease_ms / 1000
             if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
                 self._pid = os.getpid()
                 self._thread = threading.Thread(target=self._loop, name="tc-leases", daemon=True)
@@ -87,17 +97,35 @@ class LeaseKeeper:
     def release(self, key: str) -> None:
         with self._lock:
             self._held.pop(key, None)
+            self._expires.pop(key, None)
+
+    def expires_at(self, key: str) -> float:
+        """``time.monotonic()`` at which the lease ``key`` runs out, as last renewed (0: not
+        held)."""
+        with self._lock:
+            return self._expires.get(key, 0.0)
 
     def _loop(self) -> None:
+        failing = False
         while True:
-            time.sleep(self.store.settings.lease_s / 3)
+            time.sleep(1.0 if failing else self.store.settings.lease_s / 3)
             with self._lock:
                 held = list(self._held.items())
-            for key, (token, run_id) in held:
+            failing = False
+            for key, (token, run_id, seq) in held:
+                started = time.monotonic()
                 try:
-                    self.store.renew(key, token, self.lease_ms, run_id)
-                except Exception:  # Redis away: the next round tries again
-                    logger.warning("lease renewal failed for %s", key, exc_info=True)
+                    kept = self.store.renew(key, token, self.lease_ms, run_id, seq)
+                except Exception as exc:  # noqa: BLE001 - store away: again in a second
+                    failing = True
+                    logger.debug("lease renewal failed for %s: %r", key, exc)
+                    continue
+                if kept:
+                    with self._lock:
+                        if key in self._held:
+                            self._expires[key] = started + self.lease_ms / 1000
+                    if kept == 2:
+                        logger.info("took back the lease of %s after a store outage", key)
 
 
 class RunExecution(TaskRunner):
@@ -135,7 +163,8 @@ class RunExecution(TaskRunner):
             rec.pop("output", None)
             text = dumps(rec)[:-1] + ',"output":' + output_json + "}"
         run, tasks, _, lease = self.keys
-        res = self.store.script("checkpoint", [run, tasks, lease], [self.token, idem, text])
+        res = self.write(lambda: self.store.script("checkpoint", [run, tasks, lease],
+                                                   [self.token, idem, text]))
         if res == 0:
             raise LeaseLost(self.run_id)
         if res == -1:
@@ -163,7 +192,19 @@ class RunExecution(TaskRunner):
             except (TypeError, ValueError):
                 entry["data"] = {k: repr(v) for k, v in data.items()}
         run, _, logs, _ = self.keys
-        self.store.script("log", [run, logs], [self.settings.max_log_entries, dumps(entry)])
+        self.write(lambda: self.store.script("log", [run, logs],
+                                             [self.settings.max_log_entries, dumps(entry)]))
+
+    def write(self, call: Callable[[], T]) -> T:
+        """``call()`` (a store write of this execution), retried in place with backoff while
+        the store errs transiently (down, OOM, read-only) and this execution's lease lasts; the
+        caller's data stays in memory meanwhile.
+
+        Raises:
+            StoreUnavailable: the store stayed away past the lease; the execution stops
+                without finishing and the run resumes once the store answers.
+        """
+        return self.executor.write(self.keys[3], call, self.run_id)
 
     def send_task(self, integ: Integration, qname: str, idem: str, attempt: int,
                   rec: dict[str, Any]) -> None:
@@ -190,6 +231,30 @@ class Executor:
         #: Called as ``hook(execution, suspend)`` before a suspension is written; for tests and
         #: instrumentation (a hook that blocks holds the run's suspension open).
         self.before_suspend: list[Any] = []
+
+    def write(self, lease_key: str, call: Callable[[], T], run_id: str = "") -> T:
+        """``call()`` retried in place (50 ms doubling to 1 s) while the store errs transiently
+        and the lease ``lease_key`` lasts (see :meth:`RunExecution.write`).
+
+        Raises:
+            StoreUnavailable: the lease ran out first.
+        """
+        delay, first, last = 0.05, time.monotonic(), None
+        while True:
+            try:
+                return call()
+            except Exception as exc:  # noqa: BLE001 - classified just below
+                if not is_transient(exc):
+                    raise
+                last = exc
+            now = time.monotonic()
+            if now + delay >= self.leases.expires_at(lease_key):
+                logger.warning("run %s: the store did not take a write for %.1f s (%r); the "
+                               "execution stops and the run resumes once the store answers",
+                               run_id, now - first, last)
+                raise StoreUnavailable(run_id)
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
     # -- messages ----------------------------------------------------------------------------
 
@@ -242,9 +307,11 @@ class Executor:
         if res[0] != "ok":
             logger.debug("run %s seq %s: %s, nothing to do", run_id, seq, res[0])
             return str(res[0])
-        self.leases.hold(lease, token, run_id)
+        self.leases.hold(lease, token, run_id, seq)
         try:
             self._execute(run_id, token, _pairs(res[1]), _pairs(res[2]))
+        except StoreUnavailable:
+            return "store-unavailable"
         finally:
             self.leases.release(lease)
         return "ok"
@@ -272,7 +339,7 @@ class Executor:
         except _Suspension as s:
             self._suspend(x, s)
             return
-        except (LeaseLost, RunCanceled) as stop:
+        except (LeaseLost, RunCanceled, StoreUnavailable) as stop:
             logger.info("run %s: execution stopped (%s)", run_id, type(stop).__name__)
             return
         except Exception as err:  # noqa: BLE001 - the run fails; the worker goes on
@@ -296,11 +363,11 @@ class Executor:
             due = s.wake_at + grace if in_window or not s.message else s.wake_at
         run, tasks, _, lease = x.keys
         rec_json = dumps(s.rec) if s.rec is not None else ""
-        res = self.store.script(
+        res = x.write(lambda: self.store.script(
             "suspend", [run, tasks, lease, self.store.schedule_key],
             [x.token, x.run_id, "" if s.wake_at is None else s.wake_at, s.reason, now, due,
              s.idem, rec_json, now + grace],
-        )
+        ))
         outcome, seq = res[0], int(res[1]) if len(res) > 1 else 0
         if outcome == "now":
             self.send_run(x.run_id, seq, job_id=x.run.get("job_id", ""),
@@ -312,11 +379,11 @@ class Executor:
     def _finish(self, run_id: str, token: str, status: str, output: str | None,
                 error: dict[str, Any] | None) -> None:
         run, tasks, logs, lease = self.store.run_keys(run_id)
-        self.store.script(
+        self.write(lease, lambda: self.store.script(
             "finish", [run, tasks, logs, lease, self.store.schedule_key],
             [token, run_id, status, output or "", dumps(error) if error else "", time.time(),
              self.settings.run_retention_s],
-        )
+        ), run_id)
 
     # -- dispatched task attempts ------------------------------------------------------------
 
@@ -343,6 +410,8 @@ class Executor:
         self.leases.hold(tlease, token)
         try:
             return self._attempt(integ, qname, run_id, idem, attempt, rec, token, celery_task)
+        except StoreUnavailable:
+            return "store-unavailable"  # the run's dispatch check sends the attempt again
         finally:
             self.leases.release(tlease)
 
@@ -409,10 +478,10 @@ class Executor:
 
     def _settle(self, run_id: str, idem: str, token: str, rec_json: str, wake: bool) -> None:
         run, tasks, _, _ = self.store.run_keys(run_id)
-        res = self.store.script(
-            "task_settle",
-            [run, tasks, self.store.task_lease_key(run_id, idem), self.store.schedule_key],
+        tlease = self.store.task_lease_key(run_id, idem)
+        res = self.write(tlease, lambda: self.store.script(
+            "task_settle", [run, tasks, tlease, self.store.schedule_key],
             [idem, token, rec_json, "1" if wake else "", run_id, time.time() + self.store.grace_s],
-        )
+        ), run_id)
         if res[0] == "wake":
             self.send_run(run_id, int(res[1]), job_id=res[2], queue=res[3])

@@ -57,6 +57,29 @@ def dumps(value: Any) -> str:
     return _encode(value)  # one encoder, built once: json.dumps(**options) builds one per call
 
 
+#: Store errors that pass: the server is down or unreachable, restarting (LOADING), out of
+#: memory under ``noeviction`` (OOM), read-only while a replica is promoted. Writes that meet one
+#: are retried in place; none of them ever reaches a job's code.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.exceptions.OutOfMemoryError,
+    redis.exceptions.BusyLoadingError,
+    redis.exceptions.ReadOnlyError,
+)
+_TRANSIENT_REPLIES = ("MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "NOREPLICAS", "LOADING", "OOM")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a store error may go away by itself (see :data:`TRANSIENT_ERRORS`); a refused
+    password is not, though redis-py makes it a ``ConnectionError``."""
+    if isinstance(exc, redis.AuthenticationError | redis.exceptions.AuthorizationError):
+        return False
+    if isinstance(exc, TRANSIENT_ERRORS):
+        return True
+    return isinstance(exc, redis.ResponseError) and str(exc).startswith(_TRANSIENT_REPLIES)
+
+
 class Store:
     """Redis access for runs, tasks, leases, the schedule and idempotency records.
 
@@ -73,6 +96,9 @@ class Store:
             health_check_interval=10,
             socket_keepalive=True,
             retry_on_timeout=True,
+            # a server that hangs must fail a call, not block a worker (seconds)
+            socket_connect_timeout=5,
+            socket_timeout=15,
         )
         self.schedule_key = f"{self.prefix}:schedule"
         self.runs_key = f"{self.prefix}:runs"
@@ -203,18 +229,25 @@ class Store:
 
     # -- poller ------------------------------------------------------------------------------
 
-    def claim_due(self, limit: int = 200) -> list[tuple[str, int, str, str]]:
+    def claim_due(self, limit: int = 200, *, recover: bool = True
+                  ) -> list[tuple[str, int, str, str]]:
         """Runs due for a message now: ``[(run_id, seq, job_id, runs_queue), ...]``; each
-        schedule entry is pushed back by grace."""
+        schedule entry is pushed back by grace. ``recover=False`` leaves runs whose execution
+        lost its lease (status EXECUTING) alone."""
         flat = self.script(
             "claim_due", [self.schedule_key],
-            [time.time(), self.grace_s, limit, self.prefix],
+            [time.time(), self.grace_s, limit, self.prefix, "1" if recover else "0"],
         )
         return [(flat[i], int(flat[i + 1]), flat[i + 2], flat[i + 3])
                 for i in range(0, len(flat), 4)]
 
-    def renew(self, lease_key: str, token: str, lease_ms: int, run_id: str = "") -> bool:
+    def renew(self, lease_key: str, token: str, lease_ms: int, run_id: str = "",
+              seq: int = 0) -> int:
+        """Extend a lease (``lease_ms`` milliseconds), or take it back if it expired while the
+        store was away and the run is still this execution's (``run_id`` at ``seq``; a task
+        lease when ``run_id`` is empty). Returns 1 renewed, 2 taken back, 0 lost."""
         due = time.time() + lease_ms / 1000
-        return bool(self.script(
-            "renew", [lease_key, self.schedule_key], [token, lease_ms, run_id, due]
+        run = self.run_key(run_id) if run_id else f"{self.prefix}:unused"
+        return int(self.script(
+            "renew", [lease_key, self.schedule_key, run], [token, lease_ms, run_id, due, seq]
         ))

@@ -36,6 +36,9 @@ STAT_NAMES = (
     ("raw_repeats", "raw repeated requests (in flight at a kill)"),
     ("duplicate_effects", "duplicate side effects (after dedup)"),
     ("bad_messages", "malformed messages published"),
+    ("store_outages", "store outages survived"),
+    ("oom_windows", "store OOM windows survived"),
+    ("store_repeats", "repeated side effects from store faults"),
 )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -238,6 +239,31 @@ def build(*, sidefx_queue: str | None = None, **settings: Any) -> TriggerClient:
     @client.define_job(id="monthly", version="1.0.0", trigger=cron_trigger("7 13 10 * *"))
     def monthly(payload: dict[str, Any], io: Any, ctx: Any) -> Any:
         return payload["ts"]
+
+    @client.define_job(id="guarded", version="1.0.0", trigger=invoke_trigger())
+    def guarded(payload: dict[str, Any], io: Any, ctx: Any) -> Any:
+        """A job that catches every ``Exception`` around its task, as users write: a store
+        error must never reach it (it would return the fallback)."""
+        tag = payload["tag"]
+        try:
+            out = io.run_task("effect", lambda task: post_effect(
+                task.idempotency_key, tag, "effect", payload.get("delay", 0.0)))
+            io.logger.info("effect done", out=out)
+        except Exception as err:  # noqa: BLE001 - the point of the job
+            return {"fallback": repr(err)}
+        return out
+
+    @client.define_job(id="long-inline", version="1.0.0", trigger=invoke_trigger())
+    def long_inline(payload: dict[str, Any], io: Any, ctx: Any) -> Any:
+        """One inline task: a side effect, then ``payload["seconds"]`` seconds of work."""
+        tag = payload["tag"]
+
+        def work(task: Any) -> Any:
+            out = post_effect(task.idempotency_key, tag, "long")
+            time.sleep(payload["seconds"])
+            return out
+
+        return io.run_task("long", work)
 
     def probe(n: int) -> None:  # a plain Celery task: proves what a message made happen
         requests.post(f"{http_url()}/probe", json={"n": n}, timeout=10)
