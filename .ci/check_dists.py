@@ -15,6 +15,7 @@ DISTS = {  # distribution file prefix -> (source folder, package folder inside i
     "trigger_celery_github": ("integrations/github", "trigger_celery_github"),
     "trigger_celery_openai": ("integrations/openai", "trigger_celery_openai"),
     "trigger_celery_typeform": ("integrations/typeform", "trigger_celery_typeform"),
+    "trigger_celery_slack": ("examples/integrations/slack", "trigger_celery_slack"),
 }
 SDK_ONLY_UNDER_EXTRA = ("pygithub", "openai")
 
