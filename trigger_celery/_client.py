@@ -12,14 +12,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from celery import Celery
-from celery.exceptions import Retry
 from pydantic import BaseModel
 
 from trigger_celery._celery import (
     RUN_TASK,
     SCHEDULE_TASK,
     WakeupPoller,
-    cron_slot,
     make_celery,
     own_queue,
 )
@@ -43,6 +41,7 @@ from trigger_celery._policy import error_record
 from trigger_celery._runs import Run, RunHandle
 from trigger_celery._settings import load_settings
 from trigger_celery._store import Store, dumps
+from trigger_celery._tasks import operation_body, run_body, schedule_body
 from trigger_celery.integration import Integration
 
 logger = logging.getLogger("trigger_celery")
@@ -77,9 +76,9 @@ class TriggerClient:
         self.executor = Executor(self)
         self.run_celery_task = self.celery.task(
             name=RUN_TASK, bind=True, shared=False, acks_late=True, ignore_result=True,
-        )(_run_body)
+        )(run_body)
         self.celery.task(name=SCHEDULE_TASK, bind=True, shared=False, ignore_result=True)(
-            _schedule_body)
+            schedule_body)
 
     def __repr__(self) -> str:
         return f"TriggerClient({self.id!r}, jobs={sorted(self.jobs)})"
@@ -154,7 +153,7 @@ class TriggerClient:
             task = self.celery.task(
                 name=name, bind=True, shared=False, acks_late=True, ignore_result=True,
                 max_retries=None,
-            )(_operation_body(qname))
+            )(operation_body(qname))
             self._op_tasks[name] = task
         return task
 
@@ -361,50 +360,3 @@ def _payload_json(payload: Any, what: str) -> str:
         return dumps(payload)
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"{what}: payload is not JSON-serializable: {exc}") from None
-
-
-# -- Celery task bodies (bound: ``self`` is the Celery task) --------------------------------
-
-
-def _run_body(self: Any, run_id: str, seq: int) -> None:
-    client: TriggerClient = self.app.trigger_client
-    try:
-        client.executor.execute(str(run_id), int(seq))
-    except Exception:  # never let a run crash the worker; the lease expiry recovers it
-        logger.exception("execution of run %s failed unexpectedly", run_id)
-
-
-def _operation_body(qname: str) -> Callable[..., None]:
-    def body(self: Any, run_id: str, idem: str, attempt: int, connection: str) -> None:
-        client: TriggerClient = self.app.trigger_client
-        integ = client.integrations.get(connection)
-        if integ is None:
-            logger.error("no integration with connection key %r on this worker", connection)
-            return
-        try:
-            client.executor.execute_operation(integ, qname, run_id, idem, int(attempt), self)
-        except Retry:
-            raise
-        except Exception:
-            logger.exception("task %s.%s of run %s failed unexpectedly", integ.id, qname, run_id)
-
-    body.__name__ = qname.replace(".", "_")
-    return body
-
-
-def _schedule_body(self: Any, job_id: str) -> None:
-    """Celery beat's tick: one run per job and scheduled slot, however many beats send it."""
-    client: TriggerClient = self.app.trigger_client
-    job = client.jobs.get(job_id)
-    if job is None or not job.enabled:
-        return
-    now = time.time()
-    trig = job.trigger
-    if isinstance(trig, IntervalTrigger):
-        slot = int(now // trig.seconds) * trig.seconds
-    elif isinstance(trig, CronTrigger):
-        slot = cron_slot(trig.schedule, now)
-    else:
-        return
-    ts = datetime.fromtimestamp(slot, UTC).isoformat()
-    client.trigger(job_id, {"ts": ts}, idempotency_key=f"schedule:{slot}")
