@@ -40,6 +40,7 @@ from trigger_celery._keys import new_run_id
 from trigger_celery._policy import error_record
 from trigger_celery._runs import Run, RunHandle
 from trigger_celery._settings import load_settings
+from trigger_celery._states import ERRORED, FAILURE, QUEUED, WAITING
 from trigger_celery._store import Store, dumps
 from trigger_celery._tasks import operation_body, run_body, schedule_body
 from trigger_celery.integration import Integration
@@ -270,15 +271,15 @@ class TriggerClient:
         now = time.time()
         fields: dict[str, Any] = {
             "id": run_id, "job_id": job_id, "job_version": version, "payload": payload_json,
-            "status": "QUEUED", "seq": 0, "executions": 0, "created_at": now, "updated_at": now,
+            "status": QUEUED, "seq": 0, "executions": 0, "created_at": now, "updated_at": now,
             "queue": queue,
         }
         if event:
             fields["event_name"], fields["event_id"] = event
         if error is not None:
-            fields.update(status="FAILURE", error=dumps(error), finished_at=now)
+            fields.update(status=FAILURE, error=dumps(error), finished_at=now)
         elif due_s is not None and due_s > now:
-            fields.update(status="WAITING", wake_at=due_s, wait_reason="deliver_at")
+            fields.update(status=WAITING, wake_at=due_s, wait_reason="deliver_at")
         in_window = due_s is None or due_s - now <= self.settings.eta_window_s
         sched = (due_s or now) + (self.store.grace_s if in_window else 0)
         created, rid = self.store.create_run(run_id, fields, idem_key=idem_key, due_s=sched,
@@ -332,7 +333,7 @@ class TriggerClient:
         named = [t for t in run.tasks if t.key == key]
         if not named:
             raise ConfigurationError(f"run {run_id} has no task with key {key!r}")
-        targets = [t for t in named if t.status == "ERRORED"]
+        targets = [t for t in named if t.status == ERRORED]
         if not targets:
             raise ConfigurationError(
                 f"task {key!r} of run {run_id} is {named[0].status}: only a failed (ERRORED) "
@@ -341,7 +342,7 @@ class TriggerClient:
         for t in targets:
             clear[t.idem] = t.key
             parent = by_idem.get(t.parent or "")
-            while parent is not None and parent.status == "ERRORED":
+            while parent is not None and parent.status == ERRORED:
                 clear[parent.idem] = parent.key
                 parent = by_idem.get(parent.parent or "")
         outcome, seq = self.store.reset_tasks(run_id, list(clear))

@@ -29,6 +29,7 @@ from trigger_celery._errors import (
 from trigger_celery._io import IO, RunCanceled, TaskRunner, encode_output
 from trigger_celery._keys import celery_task_id
 from trigger_celery._policy import decide, error_record, record_attempt_failure
+from trigger_celery._states import COMPLETED, FAILURE, RUNNING, SUCCESS
 from trigger_celery._store import Store, dumps
 from trigger_celery.integration import Integration, OperationResult, TaskInfo
 
@@ -252,7 +253,7 @@ class Executor:
     def _execute(self, run_id: str, token: str, run: dict[str, str], tasks: dict[str, Any]) -> None:
         job = self.client.jobs.get(run["job_id"])
         if job is None:
-            self._finish(run_id, token, "FAILURE", None, error_record(UnknownJobError(
+            self._finish(run_id, token, FAILURE, None, error_record(UnknownJobError(
                 f"this worker has no job {run['job_id']!r}")))
             return
         if job.version != run.get("job_version"):
@@ -279,9 +280,9 @@ class Executor:
             rec = error_record(err)
             if not isinstance(err, TriggerCeleryError) or isinstance(err, ValidationError):
                 rec["stack"] = "".join(traceback.format_exception(err))[-8000:]
-            self._finish(run_id, token, "FAILURE", None, rec)
+            self._finish(run_id, token, FAILURE, None, rec)
             return
-        self._finish(run_id, token, "SUCCESS", text, None)
+        self._finish(run_id, token, SUCCESS, text, None)
 
     def _suspend(self, x: RunExecution, s: _Suspension) -> None:
         for hook in self.before_suspend:
@@ -349,7 +350,7 @@ class Executor:
     def _attempt(self, integ: Integration, qname: str, run_id: str, idem: str, attempt: int,
                  rec: dict[str, Any], token: str, celery_task: Any) -> str:
         op = integ.operations()[qname]
-        rec.update(attempts=attempt, status="RUNNING")
+        rec.update(attempts=attempt, status=RUNNING)
         info = TaskInfo(run_id, rec["key"], idem, rec["name"], attempt, rec.get("params"),
                         rec.get("properties", []))
         started = time.time()
@@ -365,7 +366,7 @@ class Executor:
             return self._attempt_failed(integ, qname, run_id, idem, rec, token, info, err,
                                         started, celery_task)
         now = time.time()
-        rec.update(status="COMPLETED", completed_at=now,
+        rec.update(status=COMPLETED, completed_at=now,
                    duration_ms=round((now - started) * 1000, 3))
         for k in ("call", "error", "retry_at"):
             rec.pop(k, None)

@@ -27,6 +27,7 @@ from trigger_celery._errors import (
 from trigger_celery._keys import idempotency_key
 from trigger_celery._policy import decide, record_attempt_failure, resolve
 from trigger_celery._retry import RetryOptions
+from trigger_celery._states import COMPLETED, PENDING, RUNNING, TASK_READY_STATES, WAITING
 from trigger_celery._store import dumps
 from trigger_celery.integration import (
     Compound,
@@ -348,7 +349,7 @@ class TaskRunner:
         return rec
 
     def _replayed(self, key: str, rec: dict[str, Any]) -> Any:
-        if rec["status"] == "COMPLETED":
+        if rec["status"] == COMPLETED:
             return rec.get("output")
         raise TaskFailedError(key, rec.get("error") or {})
 
@@ -369,24 +370,24 @@ class TaskRunner:
     ) -> Any:
         idem = self._enter(key)
         rec = self._record(idem)
-        if rec is not None and rec["status"] in ("COMPLETED", "ERRORED"):
+        if rec is not None and rec["status"] in TASK_READY_STATES:
             return self._replayed(key, rec)
         now = time.time()
         if rec is None:
             rec = {
                 "key": key, "idem": idem, "parent": self._parents[-1] if self._parents else None,
-                "kind": "inline", "name": name or key, "icon": icon, "status": "PENDING",
+                "kind": "inline", "name": name or key, "icon": icon, "status": PENDING,
                 "attempts": 0, "params": _redact(params, redact), "properties": properties or [],
                 "created_at": now,
             }
             due = _epoch(delay_until)
             if due is not None and due > now:
-                rec.update(status="WAITING", retry_at=due, wait="delay_until")
+                rec.update(status=WAITING, retry_at=due, wait="delay_until")
                 self.suspend(due, f"delay_until of task {key!r}", idem, rec)
         elif rec.get("retry_at") and rec["retry_at"] > now:
             self.suspend(rec["retry_at"], f"retry of task {key!r}")
         rec["attempts"] += 1
-        rec["status"] = "RUNNING"
+        rec["status"] = RUNNING
         rec.pop("retry_at", None)
         if self.recovering:  # a lost execution may have run this callback already
             rec["rerun_after_loss"] = True
@@ -407,7 +408,7 @@ class TaskRunner:
                        integration.on_error], started)
         finally:
             self._parents.pop()
-        rec.update(status="COMPLETED", completed_at=time.time(),
+        rec.update(status=COMPLETED, completed_at=time.time(),
                    duration_ms=round((time.time() - started) * 1000, 3))
         rec.pop("error", None)
         self.checkpoint(idem, rec, text)
@@ -427,18 +428,18 @@ class TaskRunner:
     def wait(self, key: str, seconds: float) -> None:
         idem = self._enter(key)
         rec = self._record(idem)
-        if rec is not None and rec["status"] == "COMPLETED":
+        if rec is not None and rec["status"] == COMPLETED:
             return
         now = time.time()
         if rec is None:
             rec = {"key": key, "idem": idem, "parent": self._parents[-1] if self._parents else None,
                    "kind": "wait", "name": f"wait {seconds:g}s", "icon": "clock",
-                   "status": "WAITING", "attempts": 0, "params": {"seconds": seconds},
+                   "status": WAITING, "attempts": 0, "params": {"seconds": seconds},
                    "properties": [], "created_at": now, "retry_at": now + seconds}
             self.suspend(now + seconds, f"wait {key!r}", idem, rec)
         if rec["retry_at"] > now:
             self.suspend(rec["retry_at"], f"wait {key!r}")
-        rec.update(status="COMPLETED", attempts=1, completed_at=now, output=None)
+        rec.update(status=COMPLETED, attempts=1, completed_at=now, output=None)
         rec.pop("retry_at", None)
         self.checkpoint(idem, rec)
 
@@ -449,7 +450,7 @@ class TaskRunner:
         model = op.validate(full, params)  # bad params: ValidationError now, before any HTTP
         idem = self._enter(key)
         rec = self._record(idem)
-        if rec is not None and rec["status"] in ("COMPLETED", "ERRORED"):
+        if rec is not None and rec["status"] in TASK_READY_STATES:
             return self._replayed(key, rec)
         now = time.time()
         check = self.settings.dispatch_check_s
@@ -458,7 +459,7 @@ class TaskRunner:
             rec = {
                 "key": key, "idem": idem, "parent": self._parents[-1] if self._parents else None,
                 "kind": "dispatched", "name": full, "display": op.display_name(model),
-                "icon": integ.icon, "status": "PENDING", "attempts": 0,
+                "icon": integ.icon, "status": PENDING, "attempts": 0,
                 "params": _redact(call, op.redact), "call": call,
                 "properties": op.display_properties(model), "connection": integ.connection_key,
                 "queue": integ.queue, "created_at": now, "dispatched_at": now,
@@ -467,7 +468,7 @@ class TaskRunner:
             self.send_task(integ, qname, idem, 1, rec)
             self.suspend(None, f"waiting for {full} {key!r}")
         retry_at = rec.get("retry_at")
-        if rec["status"] == "WAITING" and retry_at:
+        if rec["status"] == WAITING and retry_at:
             if retry_at > now:
                 # the run is due at retry_at: it sends the attempt then if the retry is beyond
                 # the ETA window (resend_by_run), else it checks the task's own retry message

@@ -24,6 +24,7 @@ from trigger_celery._errors import (
 )
 from trigger_celery._retry import OnErrorResult, RetryOptions
 from trigger_celery._settings import Settings
+from trigger_celery._states import ERRORED, WAITING
 
 NO_RETRY = RetryOptions(limit=1)
 
@@ -127,12 +128,12 @@ def record_attempt_failure(rec: dict[str, Any], d: Decision, started: float,
                    "duration_ms": round((now - started) * 1000, 3)})
     rec["errors"] = errors[-MAX_ERRORS_KEPT:]
     if d.retry_at is None:
-        rec.update(status="ERRORED", error=erec, completed_at=now)
+        rec.update(status=ERRORED, error=erec, completed_at=now)
         return erec
     if d.deferral:
         rec["deferrals"] = int(rec.get("deferrals", 0)) + 1
         rec.setdefault("first_deferral_at", now)
-    rec.update(status="WAITING", retry_at=d.retry_at, error=erec)
+    rec.update(status=WAITING, retry_at=d.retry_at, error=erec)
     return erec
 
 

@@ -38,10 +38,6 @@ import redis
 
 from trigger_celery._settings import Settings
 
-RUN_STATUSES = ("QUEUED", "EXECUTING", "WAITING", "SUCCESS", "FAILURE", "CANCELED")
-FINISHED = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
-TASK_STATUSES = ("PENDING", "RUNNING", "WAITING", "COMPLETED", "ERRORED", "CANCELED")
-
 _SCRIPTS = (
     "acquire", "checkpoint", "renew", "suspend", "finish", "cancel", "create_run",
     "task_start", "task_settle", "claim_due", "log", "reset_task",
