@@ -39,10 +39,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("trigger_celery")
 
 
-def _pairs(flat: list[str]) -> dict[str, str]:
-    return dict(zip(flat[::2], flat[1::2], strict=True))
-
-
 @dataclass(frozen=True)
 class Context:
     """The ``ctx`` argument of a job: what the run knows about itself.
@@ -135,11 +131,10 @@ class RunExecution(TaskRunner):
         else:  # splice the already-encoded output in, instead of encoding it twice
             rec.pop("output", None)
             text = dumps(rec)[:-1] + ',"output":' + output_json + "}"
-        run, tasks, _, lease = self.keys
-        res = self.store.script("checkpoint", [run, tasks, lease], [self.token, idem, text])
-        if res == 0:
+        outcome = self.store.checkpoint(self.run_id, self.token, idem, text)
+        if outcome == "lost":
             raise LeaseLost(self.run_id)
-        if res == -1:
+        if outcome == "canceled":
             raise RunCanceled(self.run_id)
         self.tasks[idem] = text
         self.recovering = False  # past the point where the lost execution could have been
@@ -163,8 +158,7 @@ class RunExecution(TaskRunner):
                 entry["data"] = json.loads(dumps(data))
             except (TypeError, ValueError):
                 entry["data"] = {k: repr(v) for k, v in data.items()}
-        run, _, logs, _ = self.keys
-        self.store.script("log", [run, logs], [self.settings.max_log_entries, dumps(entry)])
+        self.store.log(self.run_id, dumps(entry))
 
     def send_task(self, integ: Integration, qname: str, idem: str, attempt: int,
                   rec: dict[str, Any]) -> None:
@@ -234,18 +228,14 @@ class Executor:
         Never raises for a run's own failures; they are recorded on the run.
         """
         token = uuid.uuid4().hex
-        run, tasks, _, lease = self.store.run_keys(run_id)
-        lease_ms = int(self.settings.lease_s * 1000)
-        res = self.store.script(
-            "acquire", [run, tasks, lease, self.store.schedule_key],
-            [run_id, token, seq, lease_ms, time.time()],
-        )
-        if res[0] != "ok":
-            logger.debug("run %s seq %s: %s, nothing to do", run_id, seq, res[0])
-            return str(res[0])
+        lease = self.store.run_keys(run_id)[3]
+        got = self.store.acquire(run_id, token, seq, int(self.settings.lease_s * 1000))
+        if got.outcome != "ok":
+            logger.debug("run %s seq %s: %s, nothing to do", run_id, seq, got.outcome)
+            return got.outcome
         self.leases.hold(lease, token, run_id)
         try:
-            self._execute(run_id, token, _pairs(res[1]), _pairs(res[2]))
+            self._execute(run_id, token, got.run, got.tasks)
         finally:
             self.leases.release(lease)
         return "ok"
@@ -295,14 +285,9 @@ class Executor:
             due = now + self.settings.dispatch_check_s
         else:
             due = s.wake_at + grace if in_window or not s.message else s.wake_at
-        run, tasks, _, lease = x.keys
         rec_json = dumps(s.rec) if s.rec is not None else ""
-        res = self.store.script(
-            "suspend", [run, tasks, lease, self.store.schedule_key],
-            [x.token, x.run_id, "" if s.wake_at is None else s.wake_at, s.reason, now, due,
-             s.idem, rec_json, now + grace],
-        )
-        outcome, seq = res[0], int(res[1]) if len(res) > 1 else 0
+        outcome, seq = self.store.suspend(x.run_id, x.token, wake_at=s.wake_at, reason=s.reason,
+                                          due_s=due, idem=s.idem, record_json=rec_json)
         if outcome == "now":
             self.send_run(x.run_id, seq, job_id=x.run.get("job_id", ""),
                           queue=x.run.get("queue", ""))
@@ -312,12 +297,7 @@ class Executor:
 
     def _finish(self, run_id: str, token: str, status: str, output: str | None,
                 error: dict[str, Any] | None) -> None:
-        run, tasks, logs, lease = self.store.run_keys(run_id)
-        self.store.script(
-            "finish", [run, tasks, logs, lease, self.store.schedule_key],
-            [token, run_id, status, output or "", dumps(error) if error else "", time.time(),
-             self.settings.run_retention_s],
-        )
+        self.store.finish(run_id, token, status, output or "", dumps(error) if error else "")
 
     # -- dispatched task attempts ------------------------------------------------------------
 
@@ -329,17 +309,13 @@ class Executor:
         ended: nothing more reaches the provider), ``done``, ``stale``, ``busy``.
         """
         token = uuid.uuid4().hex
-        run, tasks, _, _ = self.store.run_keys(run_id)
         tlease = self.store.task_lease_key(run_id, idem)
-        lease_ms = int(self.settings.lease_s * 1000)
-        res = self.store.script("task_start",
-                                [tasks, tlease, self.store.task_starts_key(run_id), run],
-                                [idem, attempt, token, lease_ms, time.time(),
-                                 self.settings.run_retention_s])
-        if res[0] != "ok":
-            return str(res[0])
-        rec: dict[str, Any] = json.loads(res[1])
-        if int(res[2]) > 1:  # this attempt started before and its worker died: it may repeat
+        started = self.store.task_start(run_id, idem, attempt, token,
+                                        int(self.settings.lease_s * 1000))
+        if started.outcome != "ok":
+            return started.outcome
+        rec: dict[str, Any] = json.loads(started.record)
+        if started.starts > 1:  # this attempt started before and its worker died: it may repeat
             rec["rerun_after_loss"] = True
         self.leases.hold(tlease, token)
         try:
@@ -409,11 +385,6 @@ class Executor:
         )
 
     def _settle(self, run_id: str, idem: str, token: str, rec_json: str, wake: bool) -> None:
-        run, tasks, _, _ = self.store.run_keys(run_id)
-        res = self.store.script(
-            "task_settle",
-            [run, tasks, self.store.task_lease_key(run_id, idem), self.store.schedule_key],
-            [idem, token, rec_json, "1" if wake else "", run_id, time.time() + self.store.grace_s],
-        )
-        if res[0] == "wake":
-            self.send_run(run_id, int(res[1]), job_id=res[2], queue=res[3])
+        settled = self.store.task_settle(run_id, idem, token, rec_json, wake=wake)
+        if settled.outcome == "wake":
+            self.send_run(run_id, settled.seq, job_id=settled.job_id, queue=settled.queue)
