@@ -1,7 +1,7 @@
 """In-process costs, measured on the engine's own objects (no workers): a bare Redis round
 trip, a completed task's replay lookup, and a new inline task's overhead over its callback.
 
-A :class:`~trigger_celery._execution.RunExecution` is built the way ``Executor.execute`` builds
+A :class:`~trigger_celery._replay.RunExecution` is built the way ``Executor.execute`` builds
 it: ``acquire.lua`` takes the lease and returns the run hash and its task records.
 """
 
@@ -15,8 +15,8 @@ from typing import Any
 
 from bench import config
 from trigger_celery import TriggerClient
-from trigger_celery._execution import RunExecution
 from trigger_celery._keys import idempotency_key, new_run_id
+from trigger_celery._replay import RunExecution
 from trigger_celery._store import dumps
 
 ROUNDS = 7

@@ -137,3 +137,7 @@ class Suspend(BaseException):  # noqa: N818 - control flow, not an error
 
 class LeaseLost(BaseException):  # noqa: N818 - control flow, not an error
     """Another execution took over this run (our lease expired); stop without writing."""
+
+
+class RunCanceled(BaseException):  # noqa: N818 - control flow, not an error
+    """The run was canceled while this execution ran; it stops without writing."""

@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from trigger_celery._errors import (
     LeaseLost,
-    Suspend,
+    RunCanceled,
     TriggerCeleryError,
     UnknownJobError,
     ValidationError,
 )
-from trigger_celery._io import IO, RunCanceled, TaskRunner, encode_output
 from trigger_celery._keys import celery_task_id
 from trigger_celery._policy import decide, error_record, record_attempt_failure
+from trigger_celery._replay import RunExecution, Suspension, encode_output
 from trigger_celery._states import COMPLETED, FAILURE, RUNNING, SUCCESS
 from trigger_celery._store import Store, dumps
 from trigger_celery.integration import Integration, OperationResult, TaskInfo
@@ -95,83 +95,6 @@ class LeaseKeeper:
                     self.store.renew(key, token, self.lease_ms, run_id)
                 except Exception:  # Redis away: the next round tries again
                     logger.warning("lease renewal failed for %s", key, exc_info=True)
-
-
-class RunExecution(TaskRunner):
-    """One execution of one run: its lease, its snapshot of task records, its io."""
-
-    def __init__(self, executor: Executor, run_id: str, token: str,
-                 run: dict[str, str], tasks: dict[str, Any], integrations: dict[str, Integration]):
-        self.executor = executor
-        self.client = executor.client
-        self.store = executor.store
-        self.settings = executor.store.settings
-        self.grace_s = executor.store.grace_s
-        self.run_id = run_id
-        self.token = token
-        self.run = run
-        self.tasks = tasks
-        self.integrations = integrations
-        self.keys = self.store.run_keys(run_id)
-        self._seen: set[str] = set()
-        self._parents: list[str] = []
-        self.replayed = 0
-        self.settled = len(tasks)  # records from earlier executions; logs before them are old
-        # This execution took over from one whose worker died (acquire.lua): the first task it
-        # runs without a record may have been in flight then; it is marked rerun_after_loss.
-        self.recovering = bool(run.get("recovered_by")) and \
-            run.get("recovered_by") == run.get("executions")
-        self.io = IO(self)
-
-    # -- writes, fenced by the lease token ---------------------------------------------------
-
-    def checkpoint(self, idem: str, rec: dict[str, Any], output_json: str | None = None) -> None:
-        if output_json is None:
-            text = dumps(rec)
-        else:  # splice the already-encoded output in, instead of encoding it twice
-            rec.pop("output", None)
-            text = dumps(rec)[:-1] + ',"output":' + output_json + "}"
-        outcome = self.store.checkpoint(self.run_id, self.token, idem, text)
-        if outcome == "lost":
-            raise LeaseLost(self.run_id)
-        if outcome == "canceled":
-            raise RunCanceled(self.run_id)
-        self.tasks[idem] = text
-        self.recovering = False  # past the point where the lost execution could have been
-
-    def suspend(self, wake_at: float | None, reason: str, idem: str = "",
-                rec: dict[str, Any] | None = None, *, message: bool = True) -> None:
-        """Raise :class:`Suspend`; the executor writes ``rec`` with the suspension.
-
-        ``wake_at`` (epoch seconds) is when the run is due; ``None``: when a dispatched task wakes
-        it (checked after ``dispatch_check_s``). ``message=False``: something else (a task's own
-        retry message) is due at ``wake_at``; the run only checks on it a grace period later.
-        """
-        raise _Suspension(wake_at, reason, idem, rec, message)
-
-    def log(self, level: str, message: str, data: dict[str, Any]) -> None:
-        if self.replayed < self.settled:
-            return  # an earlier execution logged this line already
-        entry = {"level": level, "message": str(message), "at": time.time()}
-        if data:
-            try:
-                entry["data"] = json.loads(dumps(data))
-            except (TypeError, ValueError):
-                entry["data"] = {k: repr(v) for k, v in data.items()}
-        self.store.log(self.run_id, dumps(entry))
-
-    def send_task(self, integ: Integration, qname: str, idem: str, attempt: int,
-                  rec: dict[str, Any]) -> None:
-        self.executor.send_task(integ, qname, self.run_id, idem, attempt, rec)
-
-
-class _Suspension(Suspend):
-    def __init__(self, wake_at: float | None, reason: str, idem: str,
-                 rec: dict[str, Any] | None, message: bool = True):
-        super().__init__(wake_at, reason)
-        self.idem = idem
-        self.rec = rec
-        self.message = message
 
 
 class Executor:
@@ -260,7 +183,7 @@ class Executor:
             payload = job.parse_payload(json.loads(run.get("payload", "null")))
             output = job.run(payload, x.io, ctx)
             text = encode_output(output, f"run of {job.id!r}", self.settings.max_output_bytes)
-        except _Suspension as s:
+        except Suspension as s:
             self._suspend(x, s)
             return
         except (LeaseLost, RunCanceled) as stop:
@@ -274,7 +197,7 @@ class Executor:
             return
         self._finish(run_id, token, SUCCESS, text, None)
 
-    def _suspend(self, x: RunExecution, s: _Suspension) -> None:
+    def _suspend(self, x: RunExecution, s: Suspension) -> None:
         for hook in self.before_suspend:
             hook(x, s)
         now = time.time()
