@@ -8,7 +8,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery import Celery
@@ -43,6 +43,7 @@ from trigger_celery._settings import load_settings
 from trigger_celery._states import ERRORED, FAILURE, QUEUED, WAITING
 from trigger_celery._store import Store, dumps
 from trigger_celery._tasks import operation_body, run_body, schedule_body
+from trigger_celery._time import epoch_s
 from trigger_celery.integration import Integration
 
 logger = logging.getLogger("trigger_celery")
@@ -231,7 +232,7 @@ class TriggerClient:
         data = json.loads(payload_json)
         due = None
         if deliver_at is not None:
-            due = (deliver_at if deliver_at.tzinfo else deliver_at.replace(tzinfo=UTC)).timestamp()
+            due = epoch_s(deliver_at)
         handles = []
         for job_id, version, flt, job, queue in self._event_jobs(name):
             if not filter_matches(flt, data):

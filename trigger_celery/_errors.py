@@ -22,8 +22,10 @@ uses thrown sentinels the same way).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
+
+from trigger_celery._time import aware, utc_now
 
 
 class TriggerCeleryError(Exception):
@@ -112,9 +114,9 @@ class RetryAfterError(TriggerCeleryError):
     def __init__(self, message: str = "", *, retry_after: timedelta | datetime):
         super().__init__(message or f"retry after {retry_after}")
         if isinstance(retry_after, timedelta):
-            self.retry_at = datetime.now(UTC) + retry_after
+            self.retry_at = utc_now() + retry_after
         elif isinstance(retry_after, datetime):
-            self.retry_at = retry_after if retry_after.tzinfo else retry_after.replace(tzinfo=UTC)
+            self.retry_at = aware(retry_after)
         else:
             raise TypeError("retry_after must be a timedelta or a datetime")
 

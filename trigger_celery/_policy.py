@@ -13,7 +13,6 @@ import asyncio
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from trigger_celery._errors import (
@@ -25,6 +24,7 @@ from trigger_celery._errors import (
 from trigger_celery._retry import OnErrorResult, RetryOptions
 from trigger_celery._settings import Settings
 from trigger_celery._states import ERRORED, WAITING
+from trigger_celery._time import epoch_s
 
 NO_RETRY = RetryOptions(limit=1)
 
@@ -50,10 +50,6 @@ async def _await(value: Any) -> Any:
     return await value
 
 
-def _epoch(at: datetime) -> float:
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
-
-
 def decide(
     error: BaseException,
     *,
@@ -73,7 +69,7 @@ def decide(
         return Decision(error)  # a child failed for good, or a non-retriable error
     retry_at: float | None = None
     if isinstance(error, RetryAfterError):
-        retry_at = _epoch(error.retry_at)
+        retry_at = epoch_s(error.retry_at)
     else:
         for hook in hooks:
             if hook is None:
@@ -91,7 +87,7 @@ def decide(
                 if answer.skip_retrying:
                     return Decision(error)
                 if answer.retry_at is not None:
-                    retry_at = _epoch(answer.retry_at)
+                    retry_at = epoch_s(answer.retry_at)
             else:
                 return Decision(TypeError(
                     f"on_error must return None, an exception or OnErrorResult, got {answer!r}"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from trigger_celery._errors import (
@@ -38,16 +38,11 @@ from trigger_celery._policy import decide, record_attempt_failure, resolve
 from trigger_celery._retry import RetryOptions
 from trigger_celery._states import COMPLETED, PENDING, RUNNING, TASK_READY_STATES, WAITING
 from trigger_celery._store import dumps
+from trigger_celery._time import epoch_s
 from trigger_celery.integration import Integration, Operation, OperationResult, TaskInfo
 
 if TYPE_CHECKING:
     from trigger_celery._execution import Executor
-
-def _epoch(at: datetime | float | None) -> float | None:
-    if at is None or isinstance(at, int | float):
-        return at
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
-
 
 def redact(params: Any, paths: list[str] | tuple[str, ...] | None) -> Any:
     """A copy of ``params`` with each dotted path's value replaced by ``"[redacted]"``."""
@@ -244,7 +239,7 @@ class RunExecution:
                 "attempts": 0, "params": _redact(params, redact), "properties": properties or [],
                 "created_at": now,
             }
-            due = _epoch(delay_until)
+            due = epoch_s(delay_until)
             if due is not None and due > now:
                 rec.update(status=WAITING, retry_at=due, wait="delay_until")
                 self.suspend(due, f"delay_until of task {key!r}", idem, rec)
