@@ -70,6 +70,6 @@ def test_subclass_config_merges_with_strict() -> None:
     with pytest.raises(PydanticValidationError):
         Frozen(n=1, m=2)  # type: ignore[call-arg]
     with pytest.raises(PydanticValidationError):
-        Frozen(n=1).n = 2  # type: ignore[misc]
+        Frozen(n=1).n = 2
     with pytest.raises(PydanticValidationError, match="max_tires"):
         RetryOptions(max_tires=3)  # type: ignore[call-arg]
