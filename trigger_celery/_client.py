@@ -40,7 +40,7 @@ from trigger_celery._keys import new_run_id
 from trigger_celery._policy import error_record
 from trigger_celery._runs import Run, RunHandle
 from trigger_celery._settings import load_settings
-from trigger_celery._states import ERRORED, FAILURE, QUEUED, WAITING
+from trigger_celery._states import ERRORED, FAILURE, QUEUED, WAITING, ErrorRecord
 from trigger_celery._store import Store, dumps
 from trigger_celery._tasks import operation_body, run_body, schedule_body
 from trigger_celery._time import epoch_s
@@ -268,7 +268,7 @@ class TriggerClient:
 
     def _create(self, run_id: str, job_id: str, version: str, payload_json: str, *,
                 idem_key: str | None, queue: str, event: tuple[str, str] | None = None,
-                due_s: float | None = None, error: dict[str, Any] | None = None) -> RunHandle:
+                due_s: float | None = None, error: ErrorRecord | None = None) -> RunHandle:
         now = time.time()
         fields: dict[str, Any] = {
             "id": run_id, "job_id": job_id, "job_version": version, "payload": payload_json,

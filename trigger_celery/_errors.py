@@ -22,6 +22,7 @@ uses thrown sentinels the same way).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -76,9 +77,9 @@ class TaskFailedError(TriggerCeleryError):
 
     retriable = False
 
-    def __init__(self, key: str, error: dict[str, Any]):
+    def __init__(self, key: str, error: Mapping[str, Any]):
         self.key = key
-        self.error = error
+        self.error = dict(error)
         kind = error.get("type", "Error")
         super().__init__(f"task {key!r} failed: {kind}: {error.get('message')}")
 

@@ -29,7 +29,7 @@ from trigger_celery._errors import (
 from trigger_celery._keys import celery_task_id
 from trigger_celery._policy import decide, error_record, record_attempt_failure
 from trigger_celery._replay import RunExecution, Suspension, encode_output
-from trigger_celery._states import COMPLETED, FAILURE, RUNNING, SUCCESS
+from trigger_celery._states import COMPLETED, FAILURE, RUNNING, SUCCESS, ErrorRecord, TaskRecord
 from trigger_celery._store import Store, dumps
 from trigger_celery.integration import Integration, OperationResult, TaskInfo
 
@@ -125,7 +125,7 @@ class Executor:
         )
 
     def send_task(self, integ: Integration, qname: str, run_id: str, idem: str, attempt: int,
-                  rec: dict[str, Any], *, eta_s: float | None = None) -> None:
+                  rec: TaskRecord, *, eta_s: float | None = None) -> None:
         """Publish a dispatched task's attempt. The message carries ids only: params live in the
         run's task record, credentials on the worker; Flower shows the display properties."""
         task = self.client.operation_celery_task(integ, qname)
@@ -219,7 +219,7 @@ class Executor:
                           queue=x.run.get("queue", ""))
 
     def _finish(self, run_id: str, token: str, status: str, output: str | None,
-                error: dict[str, Any] | None) -> None:
+                error: ErrorRecord | None) -> None:
         self.store.finish(run_id, token, status, output or "", dumps(error) if error else "")
 
     # -- dispatched task attempts ------------------------------------------------------------
@@ -237,7 +237,7 @@ class Executor:
                                         int(self.settings.lease_s * 1000))
         if started.outcome != "ok":
             return started.outcome
-        rec: dict[str, Any] = json.loads(started.record)
+        rec: TaskRecord = json.loads(started.record)
         if started.starts > 1:  # this attempt started before and its worker died: it may repeat
             rec["rerun_after_loss"] = True
         self.leases.hold(tlease, token)
@@ -247,9 +247,9 @@ class Executor:
             self.leases.release(tlease)
 
     def _attempt(self, integ: Integration, qname: str, run_id: str, idem: str, attempt: int,
-                 rec: dict[str, Any], token: str, celery_task: Any) -> str:
+                 rec: TaskRecord, token: str, celery_task: Any) -> str:
         op = integ.operations()[qname]
-        rec.update(attempts=attempt, status=RUNNING)
+        rec["attempts"], rec["status"] = attempt, RUNNING
         info = TaskInfo(run_id, rec["key"], idem, rec["name"], attempt, rec.get("params"),
                         rec.get("properties", []))
         started = time.time()
@@ -265,15 +265,16 @@ class Executor:
             return self._attempt_failed(integ, qname, run_id, idem, rec, token, info, err,
                                         started, celery_task)
         now = time.time()
-        rec.update(status=COMPLETED, completed_at=now,
-                   duration_ms=round((now - started) * 1000, 3))
-        for k in ("call", "error", "retry_at"):
-            rec.pop(k, None)
+        rec["status"], rec["completed_at"] = COMPLETED, now
+        rec["duration_ms"] = round((now - started) * 1000, 3)
+        rec.pop("call", None)
+        rec.pop("error", None)
+        rec.pop("retry_at", None)
         self._settle(run_id, idem, token, dumps(rec)[:-1] + ',"output":' + text + "}", True)
         return "ok"
 
     def _attempt_failed(self, integ: Integration, qname: str, run_id: str, idem: str,
-                        rec: dict[str, Any], token: str, info: TaskInfo, err: Exception,
+                        rec: TaskRecord, token: str, info: TaskInfo, err: Exception,
                         started: float, celery_task: Any) -> str:
         now = time.time()
         d = decide(err, record=rec, task=info, io=None, retry=integ.retry,
@@ -295,7 +296,7 @@ class Executor:
         return "retry"
 
     def _retry_message(self, integ: Integration, qname: str, run_id: str, idem: str,
-                       rec: dict[str, Any], retry_at: float, celery_task: Any) -> None:
+                       rec: TaskRecord, retry_at: float, celery_task: Any) -> None:
         """The next attempt as Celery's own ``retry(eta=...)`` (Flower shows it as a retry)."""
         attempt = int(rec["attempts"]) + 1
         if celery_task is None:

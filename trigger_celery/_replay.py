@@ -21,7 +21,7 @@ import json
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from trigger_celery._errors import (
     DuplicateTaskKeyError,
@@ -36,7 +36,14 @@ from trigger_celery._io import IO, call_with
 from trigger_celery._keys import idempotency_key
 from trigger_celery._policy import decide, record_attempt_failure, resolve
 from trigger_celery._retry import RetryOptions
-from trigger_celery._states import COMPLETED, PENDING, RUNNING, TASK_READY_STATES, WAITING
+from trigger_celery._states import (
+    COMPLETED,
+    PENDING,
+    RUNNING,
+    TASK_READY_STATES,
+    WAITING,
+    TaskRecord,
+)
 from trigger_celery._store import dumps
 from trigger_celery._time import epoch_s
 from trigger_celery.integration import Integration, Operation, OperationResult, TaskInfo
@@ -84,7 +91,7 @@ class Suspension(Suspend):
     ``wake_at``, the run only checks on it a grace period later)."""
 
     def __init__(self, wake_at: float | None, reason: str, idem: str,
-                 rec: dict[str, Any] | None, message: bool = True):
+                 rec: TaskRecord | None, message: bool = True):
         super().__init__(wake_at, reason)
         self.idem = idem
         self.rec = rec
@@ -134,7 +141,7 @@ class RunExecution:
 
     # -- writes, fenced by the lease token ---------------------------------------------------
 
-    def checkpoint(self, idem: str, rec: dict[str, Any], output_json: str | None = None) -> None:
+    def checkpoint(self, idem: str, rec: TaskRecord, output_json: str | None = None) -> None:
         if output_json is None:
             text = dumps(rec)
         else:  # splice the already-encoded output in, instead of encoding it twice
@@ -149,7 +156,7 @@ class RunExecution:
         self.recovering = False  # past the point where the lost execution could have been
 
     def suspend(self, wake_at: float | None, reason: str, idem: str = "",
-                rec: dict[str, Any] | None = None, *, message: bool = True) -> None:
+                rec: TaskRecord | None = None, *, message: bool = True) -> None:
         """Raise :class:`Suspend`; the executor writes ``rec`` with the suspension.
 
         ``wake_at`` (epoch seconds) is when the run is due; ``None``: when a dispatched task wakes
@@ -170,7 +177,7 @@ class RunExecution:
         self.store.log(self.run_id, dumps(entry))
 
     def send_task(self, integ: Integration, qname: str, idem: str, attempt: int,
-                  rec: dict[str, Any]) -> None:
+                  rec: TaskRecord) -> None:
         self.executor.send_task(integ, qname, self.run_id, idem, attempt, rec)
 
     def send_event(self, name: str, payload: Any, *, id: str | None,
@@ -191,18 +198,18 @@ class RunExecution:
         self._seen.add(idem)
         return idem
 
-    def _record(self, idem: str) -> dict[str, Any] | None:
+    def _record(self, idem: str) -> TaskRecord | None:
         raw = self.tasks.get(idem)
         if raw is None:
             return None
         self.replayed += 1  # a record an earlier execution wrote: we are still replaying
         if isinstance(raw, dict):
-            return raw
-        rec: dict[str, Any] = _decode_record(raw)[0]
+            return cast("TaskRecord", raw)
+        rec: TaskRecord = _decode_record(raw)[0]
         self.tasks[idem] = rec
         return rec
 
-    def _replayed(self, key: str, rec: dict[str, Any]) -> Any:
+    def _replayed(self, key: str, rec: TaskRecord) -> Any:
         if rec["status"] == COMPLETED:
             return rec.get("output")
         raise TaskFailedError(key, rec.get("error") or {})
@@ -241,7 +248,7 @@ class RunExecution:
             }
             due = epoch_s(delay_until)
             if due is not None and due > now:
-                rec.update(status=WAITING, retry_at=due, wait="delay_until")
+                rec["status"], rec["retry_at"], rec["wait"] = WAITING, due, "delay_until"
                 self.suspend(due, f"delay_until of task {key!r}", idem, rec)
         elif rec.get("retry_at") and rec["retry_at"] > now:
             self.suspend(rec["retry_at"], f"retry of task {key!r}")
@@ -267,13 +274,13 @@ class RunExecution:
                        integration.on_error], started)
         finally:
             self._parents.pop()
-        rec.update(status=COMPLETED, completed_at=time.time(),
-                   duration_ms=round((time.time() - started) * 1000, 3))
+        rec["status"], rec["completed_at"] = COMPLETED, time.time()
+        rec["duration_ms"] = round((time.time() - started) * 1000, 3)
         rec.pop("error", None)
         self.checkpoint(idem, rec, text)
         return json.loads(text)
 
-    def _fail(self, key: str, idem: str, rec: dict[str, Any], err: Exception, info: TaskInfo,
+    def _fail(self, key: str, idem: str, rec: TaskRecord, err: Exception, info: TaskInfo,
               retry: RetryOptions | None, hooks: list[Any], started: float) -> None:
         now = time.time()
         d = decide(err, record=rec, task=info, io=self.io, retry=retry, hooks=hooks,
@@ -299,7 +306,8 @@ class RunExecution:
             self.suspend(now + seconds, f"wait {key!r}", idem, rec)
         if rec["retry_at"] > now:
             self.suspend(rec["retry_at"], f"wait {key!r}")
-        rec.update(status=COMPLETED, attempts=1, completed_at=now, output=None)
+        rec["status"], rec["attempts"], rec["completed_at"] = COMPLETED, 1, now
+        rec["output"] = None
         rec.pop("retry_at", None)
         self.checkpoint(idem, rec)
 
@@ -340,7 +348,7 @@ class RunExecution:
             self._redispatch(integ, qname, idem, rec, now)  # its message may be lost
         self.suspend(None, f"waiting for {full} {key!r}")
 
-    def _redispatch(self, integ: Integration, qname: str, idem: str, rec: dict[str, Any],
+    def _redispatch(self, integ: Integration, qname: str, idem: str, rec: TaskRecord,
                     now: float) -> None:
         rec["dispatched_at"] = now
         rec.pop("resend_by_run", None)
