@@ -72,6 +72,8 @@ class LeaseKeeper:
         self._pid = 0
 
     def hold(self, key: str, token: str, run_id: str = "") -> None:
+        """Renew lease ``key`` (held with ``token``; a run's lease names ``run_id``) until
+        :meth:`release`."""
         import os
 
         with self._lock:
@@ -82,6 +84,7 @@ class LeaseKeeper:
                 self._thread.start()
 
     def release(self, key: str) -> None:
+        """Stop renewing lease ``key``."""
         with self._lock:
             self._held.pop(key, None)
 

@@ -142,6 +142,12 @@ class RunExecution:
     # -- writes, fenced by the lease token ---------------------------------------------------
 
     def checkpoint(self, idem: str, rec: TaskRecord, output_json: str | None = None) -> None:
+        """Store task record ``rec`` (with ``output_json`` spliced in, when given).
+
+        Raises:
+            LeaseLost: another execution took the run over; nothing was written.
+            RunCanceled: the run was canceled; nothing was written.
+        """
         if output_json is None:
             text = dumps(rec)
         else:  # splice the already-encoded output in, instead of encoding it twice
@@ -166,6 +172,7 @@ class RunExecution:
         raise Suspension(wake_at, reason, idem, rec, message)
 
     def log(self, level: str, message: str, data: dict[str, Any]) -> None:
+        """``io.logger``: store a log line unless an earlier execution did (replay)."""
         if self.replayed < self.settled:
             return  # an earlier execution logged this line already
         entry = {"level": level, "message": str(message), "at": time.time()}
@@ -178,6 +185,7 @@ class RunExecution:
 
     def send_task(self, integ: Integration, qname: str, idem: str, attempt: int,
                   rec: TaskRecord) -> None:
+        """Publish attempt ``attempt`` (1-based) of dispatched task ``idem``."""
         self.executor.send_task(integ, qname, self.run_id, idem, attempt, rec)
 
     def send_event(self, name: str, payload: Any, *, id: str | None,

@@ -153,6 +153,7 @@ class Store:
     # -- keys --------------------------------------------------------------------------------
 
     def run_key(self, run_id: str) -> str:
+        """``P:run:{run_id}``: the run's hash (its other keys share the ``{run_id}`` hash tag)."""
         return f"{self.prefix}:run:{{{run_id}}}"
 
     def run_keys(self, run_id: str) -> tuple[str, str, str, str]:
@@ -161,15 +162,19 @@ class Store:
         return base, f"{base}:tasks", f"{base}:logs", f"{base}:lease"
 
     def task_lease_key(self, run_id: str, idem: str) -> str:
+        """``P:run:{run_id}:tlease:<idem>``: the lease of a dispatched task's attempt."""
         return f"{self.run_key(run_id)}:tlease:{idem}"
 
     def task_starts_key(self, run_id: str) -> str:
+        """``P:run:{run_id}:tstarts``: starts per dispatched attempt (``<idem>:<attempt>``)."""
         return f"{self.run_key(run_id)}:tstarts"
 
     def trigger_key(self, job_id: str, key: str) -> str:
+        """``P:trigger:<job_id>:<key>``: a trigger idempotency key (the run id it started)."""
         return f"{self.prefix}:trigger:{job_id}:{key}"
 
     def event_key(self, event_id: str) -> str:
+        """``P:event:<event_id>``: the runs an event started (JSON list of run ids)."""
         return f"{self.prefix}:event:{event_id}"
 
     def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
@@ -220,6 +225,7 @@ class Store:
         return max(self.settings.lease_s, 2 * self.settings.poll_interval_s)
 
     def get_run_hash(self, run_id: str) -> dict[str, str]:
+        """The run's hash (every value a string); ``{}`` when there is no such run."""
         return self.redis.hgetall(self.run_key(run_id))  # type: ignore[return-value]
 
     def load_run(self, run_id: str) -> tuple[dict[str, str], dict[str, str], list[str]]:
@@ -264,10 +270,12 @@ class Store:
     # -- jobs registry -----------------------------------------------------------------------
 
     def publish_jobs(self, jobs: dict[str, dict[str, Any]]) -> None:
+        """Publish job descriptions (job id -> JSON-able dict) to ``P:jobs``."""
         if jobs:
             self.redis.hset(self.jobs_key, mapping={k: dumps(v) for k, v in jobs.items()})
 
     def registered_jobs(self) -> dict[str, dict[str, Any]]:
+        """Every published job description, by job id (decoded JSON)."""
         raw: dict[str, str] = self.redis.hgetall(self.jobs_key)  # type: ignore[assignment]
         return {k: json.loads(v) for k, v in raw.items()}
 
