@@ -23,6 +23,11 @@ live in one slot)::
 TTLs: finished runs keep ``run_retention_s`` (7 days); trigger keys and event ids
 ``idempotency_retention_s`` (24 h); runs that have not finished never expire.
 
+Each Lua script under ``lua/`` has one typed method here (``acquire``, ``checkpoint``, ``suspend``,
+``finish``, ``log``, ``cancel``, ``create_run``, ``reset_tasks``, ``task_start``, ``task_settle``,
+``claim_due``, ``renew``) returning a small result type (:class:`Acquired`, :class:`Suspended`,
+...); no caller builds KEYS or ARGV. Statuses and record shapes are in ``_states``.
+
 The schedule and the poller's script (``claim_due.lua``) span runs, so they are the one part that
 needs a single Redis node; each run's own scripts touch its slot and the schedule.
 """
