@@ -1,4 +1,8 @@
-"""Executing runs and dispatched tasks: leases, replay, suspension and resumption.
+"""Executing runs and dispatched tasks: leases, suspension and resumption, dispatched attempts.
+
+The :class:`Executor` takes a run's lease, builds a :class:`~trigger_celery._replay.RunExecution`
+(the replay and the task state machine behind ``io``), runs the job, and writes what it ended
+with: a suspension, a success or a failure. It also runs each attempt of a dispatched task.
 
 A run message is ``(run_id, seq)``. ``seq`` grows each time an execution ends, so a duplicate or
 redelivered message of an execution that already happened is stale and does nothing; a message
