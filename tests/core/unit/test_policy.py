@@ -24,6 +24,7 @@ from trigger_celery._policy import (
     record_attempt_failure,
 )
 from trigger_celery._settings import Settings
+from trigger_celery._states import TaskRecord
 
 NOW = 1000.0
 POLICY = RetryOptions(limit=3, factor=2, min_timeout_ms=100, randomize=False)
@@ -127,7 +128,7 @@ def test_deferral_caps() -> None:
 
 
 def test_a_failure_for_good_errors_the_record() -> None:
-    rec: dict[str, Any] = {"attempts": 2, "status": "RUNNING"}
+    rec: TaskRecord = {"attempts": 2, "status": "RUNNING"}
     erec = record_attempt_failure(rec, Decision(KeyError("k")), started=999.5, now=NOW)
     assert erec == {"type": "KeyError", "message": "'k'"}
     assert rec["status"] == "ERRORED" and rec["error"] == erec and rec["completed_at"] == NOW
@@ -136,7 +137,7 @@ def test_a_failure_for_good_errors_the_record() -> None:
 
 
 def test_a_retry_waits_and_a_deferral_is_counted_apart() -> None:
-    rec: dict[str, Any] = {"attempts": 1}
+    rec: TaskRecord = {"attempts": 1}
     record_attempt_failure(rec, Decision(RuntimeError("x"), retry_at=1100), NOW, NOW)
     assert rec["status"] == "WAITING" and rec["retry_at"] == 1100 and "deferrals" not in rec
     record_attempt_failure(rec, Decision(RuntimeError("x"), 1200, deferral=True), NOW, NOW)
@@ -146,7 +147,7 @@ def test_a_retry_waits_and_a_deferral_is_counted_apart() -> None:
 
 
 def test_only_the_latest_errors_are_kept() -> None:
-    rec: dict[str, Any] = {"attempts": 0}
+    rec: TaskRecord = {"attempts": 0}
     for i in range(MAX_ERRORS_KEPT + 5):
         rec["attempts"] = i + 1
         record_attempt_failure(rec, Decision(RuntimeError(str(i)), retry_at=NOW), NOW, NOW)
