@@ -1,7 +1,7 @@
 """In-process costs, measured on the engine's own objects (no workers): a bare Redis round
 trip, a completed task's replay lookup, and a new inline task's overhead over its callback.
 
-A :class:`~trigger_celery._execution.RunExecution` is built the way ``Executor.execute`` builds
+A :class:`~trigger_celery._replay.RunExecution` is built the way ``Executor.execute`` builds
 it: ``acquire.lua`` takes the lease and returns the run hash and its task records.
 """
 
@@ -15,8 +15,8 @@ from typing import Any
 
 from bench import config
 from trigger_celery import TriggerClient
-from trigger_celery._execution import RunExecution, _pairs
 from trigger_celery._keys import idempotency_key, new_run_id
+from trigger_celery._replay import RunExecution
 from trigger_celery._store import dumps
 
 ROUNDS = 7
@@ -53,15 +53,14 @@ def new_execution(client: TriggerClient, job_id: str) -> RunExecution:
 
 def load_execution(client: TriggerClient, run_id: str, job_id: str) -> RunExecution:
     store = client.store
-    run, tasks, _, lease = store.run_keys(run_id)
+    run, _, _, lease = store.run_keys(run_id)
     store.redis.delete(lease)  # a fresh execution of the same run
     store.redis.hset(run, "status", "QUEUED")
     seq = store.redis.hget(run, "seq")
     token = uuid.uuid4().hex
-    res = store.script("acquire", [run, tasks, lease, store.schedule_key],
-                       [run_id, token, seq, 60_000, time.time()])
-    assert res[0] == "ok", res
-    return RunExecution(client.executor, run_id, token, _pairs(res[1]), _pairs(res[2]),
+    got = store.acquire(run_id, token, int(seq or 0), 60_000)
+    assert got.outcome == "ok", got
+    return RunExecution(client.executor, run_id, token, got.run, got.tasks,
                         client.jobs[job_id].integrations)
 
 

@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from celery import Celery
-from celery.exceptions import Retry
 from pydantic import BaseModel
 
 from trigger_celery._celery import (
@@ -42,7 +41,10 @@ from trigger_celery._policy import error_record
 from trigger_celery._runs import Run, RunHandle
 from trigger_celery._schedule import cron_slot, dedupe_ttl_s, interval_slot
 from trigger_celery._settings import load_settings
+from trigger_celery._states import ERRORED, FAILURE, QUEUED, WAITING, ErrorRecord
 from trigger_celery._store import Store, dumps
+from trigger_celery._tasks import operation_body, run_body, schedule_body
+from trigger_celery._time import epoch_s
 from trigger_celery.integration import Integration
 
 logger = logging.getLogger("trigger_celery")
@@ -77,9 +79,9 @@ class TriggerClient:
         self.executor = Executor(self)
         self.run_celery_task = self.celery.task(
             name=RUN_TASK, bind=True, shared=False, acks_late=True, ignore_result=True,
-        )(_run_body)
+        )(run_body)
         self.celery.task(name=SCHEDULE_TASK, bind=True, shared=False, ignore_result=True)(
-            _schedule_body)
+            schedule_body)
 
     def __repr__(self) -> str:
         return f"TriggerClient({self.id!r}, jobs={sorted(self.jobs)})"
@@ -154,7 +156,7 @@ class TriggerClient:
             task = self.celery.task(
                 name=name, bind=True, shared=False, acks_late=True, ignore_result=True,
                 max_retries=None,
-            )(_operation_body(qname))
+            )(operation_body(qname))
             self._op_tasks[name] = task
         return task
 
@@ -253,7 +255,7 @@ class TriggerClient:
         data = json.loads(payload_json)
         due = None
         if deliver_at is not None:
-            due = (deliver_at if deliver_at.tzinfo else deliver_at.replace(tzinfo=UTC)).timestamp()
+            due = epoch_s(deliver_at)
         handles = []
         for job_id, version, flt, job, queue in self._event_jobs(name):
             if not filter_matches(flt, data):
@@ -289,20 +291,20 @@ class TriggerClient:
 
     def _create(self, run_id: str, job_id: str, version: str, payload_json: str, *,
                 idem_key: str | None, queue: str, event: tuple[str, str] | None = None,
-                due_s: float | None = None, error: dict[str, Any] | None = None,
+                due_s: float | None = None, error: ErrorRecord | None = None,
                 idem_ttl_s: int | None = None) -> RunHandle:
         now = time.time()
         fields: dict[str, Any] = {
             "id": run_id, "job_id": job_id, "job_version": version, "payload": payload_json,
-            "status": "QUEUED", "seq": 0, "executions": 0, "created_at": now, "updated_at": now,
+            "status": QUEUED, "seq": 0, "executions": 0, "created_at": now, "updated_at": now,
             "queue": queue,
         }
         if event:
             fields["event_name"], fields["event_id"] = event
         if error is not None:
-            fields.update(status="FAILURE", error=dumps(error), finished_at=now)
+            fields.update(status=FAILURE, error=dumps(error), finished_at=now)
         elif due_s is not None and due_s > now:
-            fields.update(status="WAITING", wake_at=due_s, wait_reason="deliver_at")
+            fields.update(status=WAITING, wake_at=due_s, wait_reason="deliver_at")
         in_window = due_s is None or due_s - now <= self.settings.eta_window_s
         sched = (due_s or now) + (self.store.grace_s if in_window else 0)
         created, rid = self.store.create_run(run_id, fields, idem_key=idem_key, due_s=sched,
@@ -356,7 +358,7 @@ class TriggerClient:
         named = [t for t in run.tasks if t.key == key]
         if not named:
             raise ConfigurationError(f"run {run_id} has no task with key {key!r}")
-        targets = [t for t in named if t.status == "ERRORED"]
+        targets = [t for t in named if t.status == ERRORED]
         if not targets:
             raise ConfigurationError(
                 f"task {key!r} of run {run_id} is {named[0].status}: only a failed (ERRORED) "
@@ -365,7 +367,7 @@ class TriggerClient:
         for t in targets:
             clear[t.idem] = t.key
             parent = by_idem.get(t.parent or "")
-            while parent is not None and parent.status == "ERRORED":
+            while parent is not None and parent.status == ERRORED:
                 clear[parent.idem] = parent.key
                 parent = by_idem.get(parent.parent or "")
         outcome, seq = self.store.reset_tasks(run_id, list(clear))
@@ -384,42 +386,3 @@ def _payload_json(payload: Any, what: str) -> str:
         return dumps(payload)
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"{what}: payload is not JSON-serializable: {exc}") from None
-
-
-# -- Celery task bodies (bound: ``self`` is the Celery task) --------------------------------
-
-
-def _run_body(self: Any, run_id: str, seq: int) -> None:
-    client: TriggerClient = self.app.trigger_client
-    try:
-        client.executor.execute(str(run_id), int(seq))
-    except Exception:  # never let a run crash the worker; the lease expiry recovers it
-        logger.exception("execution of run %s failed unexpectedly", run_id)
-
-
-def _operation_body(qname: str) -> Callable[..., None]:
-    def body(self: Any, run_id: str, idem: str, attempt: int, connection: str) -> None:
-        client: TriggerClient = self.app.trigger_client
-        integ = client.integrations.get(connection)
-        if integ is None:
-            logger.error("no integration with connection key %r on this worker", connection)
-            return
-        try:
-            client.executor.execute_operation(integ, qname, run_id, idem, int(attempt), self)
-        except Retry:
-            raise
-        except Exception:
-            logger.exception("task %s.%s of run %s failed unexpectedly", integ.id, qname, run_id)
-
-    body.__name__ = qname.replace(".", "_")
-    return body
-
-
-def _schedule_body(self: Any, job_id: str) -> None:
-    """Celery beat's tick: one run per job and scheduled slot, however many beats send it
-    (see :mod:`trigger_celery._schedule`)."""
-    client: TriggerClient = self.app.trigger_client
-    job = client.jobs.get(job_id)
-    if job is None or not job.enabled:
-        return
-    client.trigger_slot(job, time.time())

@@ -22,8 +22,11 @@ uses thrown sentinels the same way).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
+
+from trigger_celery._time import aware, utc_now
 
 
 class TriggerCeleryError(Exception):
@@ -74,9 +77,9 @@ class TaskFailedError(TriggerCeleryError):
 
     retriable = False
 
-    def __init__(self, key: str, error: dict[str, Any]):
+    def __init__(self, key: str, error: Mapping[str, Any]):
         self.key = key
-        self.error = error
+        self.error = dict(error)
         kind = error.get("type", "Error")
         super().__init__(f"task {key!r} failed: {kind}: {error.get('message')}")
 
@@ -112,9 +115,9 @@ class RetryAfterError(TriggerCeleryError):
     def __init__(self, message: str = "", *, retry_after: timedelta | datetime):
         super().__init__(message or f"retry after {retry_after}")
         if isinstance(retry_after, timedelta):
-            self.retry_at = datetime.now(UTC) + retry_after
+            self.retry_at = utc_now() + retry_after
         elif isinstance(retry_after, datetime):
-            self.retry_at = retry_after if retry_after.tzinfo else retry_after.replace(tzinfo=UTC)
+            self.retry_at = aware(retry_after)
         else:
             raise TypeError("retry_after must be a timedelta or a datetime")
 
@@ -138,6 +141,9 @@ class Suspend(BaseException):  # noqa: N818 - control flow, not an error
 class LeaseLost(BaseException):  # noqa: N818 - control flow, not an error
     """Another execution took over this run (our lease expired); stop without writing."""
 
+
+class RunCanceled(BaseException):  # noqa: N818 - control flow, not an error
+    """The run was canceled while this execution ran; it stops without writing."""
 
 
 class StoreUnavailable(BaseException):  # noqa: N818 - control flow, not an error

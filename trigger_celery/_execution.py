@@ -1,4 +1,8 @@
-"""Executing runs and dispatched tasks: leases, replay, suspension and resumption.
+"""Executing runs and dispatched tasks: leases, suspension and resumption, dispatched attempts.
+
+The :class:`Executor` takes a run's lease, builds a :class:`~trigger_celery._replay.RunExecution`
+(the replay and the task state machine behind ``io``), runs the job, and writes what it ended
+with: a suspension, a success or a failure. It also runs each attempt of a dispatched task.
 
 A run message is ``(run_id, seq)``. ``seq`` grows each time an execution ends, so a duplicate or
 redelivered message of an execution that already happened is stale and does nothing; a message
@@ -22,15 +26,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from trigger_celery._errors import (
     LeaseLost,
+    RunCanceled,
     StoreUnavailable,
-    Suspend,
     TriggerCeleryError,
     UnknownJobError,
     ValidationError,
 )
-from trigger_celery._io import IO, RunCanceled, TaskRunner, encode_output
 from trigger_celery._keys import celery_task_id
 from trigger_celery._policy import decide, error_record, record_attempt_failure
+from trigger_celery._replay import RunExecution, Suspension, encode_output
+from trigger_celery._states import COMPLETED, FAILURE, RUNNING, SUCCESS, ErrorRecord, TaskRecord
 from trigger_celery._store import Store, dumps, is_transient
 from trigger_celery.integration import Integration, OperationResult, TaskInfo
 
@@ -40,10 +45,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("trigger_celery")
 
 T = TypeVar("T")
-
-
-def _pairs(flat: list[str]) -> dict[str, str]:
-    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 @dataclass(frozen=True)
@@ -82,8 +83,8 @@ class LeaseKeeper:
         self._pid = 0
 
     def hold(self, key: str, token: str, run_id: str = "", seq: int = 0) -> None:
-        """Keep renewing ``key`` (held with ``token``; a run lease when ``run_id`` is given, at
-        ``seq``) until :meth:`release`."""
+        """Renew lease ``key`` (held with ``token``; a run's lease names ``run_id`` and the
+        execution's ``seq``) until :meth:`release`."""
         import os
 
         with self._lock:
@@ -95,13 +96,13 @@ class LeaseKeeper:
                 self._thread.start()
 
     def release(self, key: str) -> None:
+        """Stop renewing lease ``key``."""
         with self._lock:
             self._held.pop(key, None)
             self._expires.pop(key, None)
 
     def expires_at(self, key: str) -> float:
-        """``time.monotonic()`` at which the lease ``key`` runs out, as last renewed (0: not
-        held)."""
+        """``time.monotonic()`` at which lease ``key`` runs out, as last renewed (0: not held)."""
         with self._lock:
             return self._expires.get(key, 0.0)
 
@@ -128,98 +129,6 @@ class LeaseKeeper:
                         logger.info("took back the lease of %s after a store outage", key)
 
 
-class RunExecution(TaskRunner):
-    """One execution of one run: its lease, its snapshot of task records, its io."""
-
-    def __init__(self, executor: Executor, run_id: str, token: str,
-                 run: dict[str, str], tasks: dict[str, Any], integrations: dict[str, Integration]):
-        self.executor = executor
-        self.client = executor.client
-        self.store = executor.store
-        self.settings = executor.store.settings
-        self.grace_s = executor.store.grace_s
-        self.run_id = run_id
-        self.token = token
-        self.run = run
-        self.tasks = tasks
-        self.integrations = integrations
-        self.keys = self.store.run_keys(run_id)
-        self._seen: set[str] = set()
-        self._parents: list[str] = []
-        self.replayed = 0
-        self.settled = len(tasks)  # records from earlier executions; logs before them are old
-        # This execution took over from one whose worker died (acquire.lua): the first task it
-        # runs without a record may have been in flight then; it is marked rerun_after_loss.
-        self.recovering = bool(run.get("recovered_by")) and \
-            run.get("recovered_by") == run.get("executions")
-        self.io = IO(self)
-
-    # -- writes, fenced by the lease token ---------------------------------------------------
-
-    def checkpoint(self, idem: str, rec: dict[str, Any], output_json: str | None = None) -> None:
-        if output_json is None:
-            text = dumps(rec)
-        else:  # splice the already-encoded output in, instead of encoding it twice
-            rec.pop("output", None)
-            text = dumps(rec)[:-1] + ',"output":' + output_json + "}"
-        run, tasks, _, lease = self.keys
-        res = self.write(lambda: self.store.script("checkpoint", [run, tasks, lease],
-                                                   [self.token, idem, text]))
-        if res == 0:
-            raise LeaseLost(self.run_id)
-        if res == -1:
-            raise RunCanceled(self.run_id)
-        self.tasks[idem] = text
-        self.recovering = False  # past the point where the lost execution could have been
-
-    def suspend(self, wake_at: float | None, reason: str, idem: str = "",
-                rec: dict[str, Any] | None = None, *, message: bool = True) -> None:
-        """Raise :class:`Suspend`; the executor writes ``rec`` with the suspension.
-
-        ``wake_at`` (epoch seconds) is when the run is due; ``None``: when a dispatched task wakes
-        it (checked after ``dispatch_check_s``). ``message=False``: something else (a task's own
-        retry message) is due at ``wake_at``; the run only checks on it a grace period later.
-        """
-        raise _Suspension(wake_at, reason, idem, rec, message)
-
-    def log(self, level: str, message: str, data: dict[str, Any]) -> None:
-        if self.replayed < self.settled:
-            return  # an earlier execution logged this line already
-        entry = {"level": level, "message": str(message), "at": time.time()}
-        if data:
-            try:
-                entry["data"] = json.loads(dumps(data))
-            except (TypeError, ValueError):
-                entry["data"] = {k: repr(v) for k, v in data.items()}
-        run, _, logs, _ = self.keys
-        self.write(lambda: self.store.script("log", [run, logs],
-                                             [self.settings.max_log_entries, dumps(entry)]))
-
-    def write(self, call: Callable[[], T]) -> T:
-        """``call()`` (a store write of this execution), retried in place with backoff while
-        the store errs transiently (down, OOM, read-only) and this execution's lease lasts; the
-        caller's data stays in memory meanwhile.
-
-        Raises:
-            StoreUnavailable: the store stayed away past the lease; the execution stops
-                without finishing and the run resumes once the store answers.
-        """
-        return self.executor.write(self.keys[3], call, self.run_id)
-
-    def send_task(self, integ: Integration, qname: str, idem: str, attempt: int,
-                  rec: dict[str, Any]) -> None:
-        self.executor.send_task(integ, qname, self.run_id, idem, attempt, rec)
-
-
-class _Suspension(Suspend):
-    def __init__(self, wake_at: float | None, reason: str, idem: str,
-                 rec: dict[str, Any] | None, message: bool = True):
-        super().__init__(wake_at, reason)
-        self.idem = idem
-        self.rec = rec
-        self.message = message
-
-
 class Executor:
     """Runs executions and dispatched task attempts for one :class:`TriggerClient`."""
 
@@ -233,11 +142,13 @@ class Executor:
         self.before_suspend: list[Any] = []
 
     def write(self, lease_key: str, call: Callable[[], T], run_id: str = "") -> T:
-        """``call()`` retried in place (50 ms doubling to 1 s) while the store errs transiently
-        and the lease ``lease_key`` lasts (see :meth:`RunExecution.write`).
+        """``call()`` (a store write of an execution or attempt holding ``lease_key``), retried
+        in place (50 ms doubling to 1 s) while the store errs transiently (down, OOM, LOADING,
+        read-only) and the lease lasts as last renewed; the caller's data stays in memory.
 
         Raises:
-            StoreUnavailable: the lease ran out first.
+            StoreUnavailable: the lease ran out first; the execution stops without finishing
+                and the run resumes once the store answers.
         """
         delay, first, last = 0.05, time.monotonic(), None
         while True:
@@ -272,7 +183,7 @@ class Executor:
         )
 
     def send_task(self, integ: Integration, qname: str, run_id: str, idem: str, attempt: int,
-                  rec: dict[str, Any], *, eta_s: float | None = None) -> None:
+                  rec: TaskRecord, *, eta_s: float | None = None) -> None:
         """Publish a dispatched task's attempt. The message carries ids only: params live in the
         run's task record, credentials on the worker; Flower shows the display properties."""
         task = self.client.operation_celery_task(integ, qname)
@@ -298,18 +209,14 @@ class Executor:
         Never raises for a run's own failures; they are recorded on the run.
         """
         token = uuid.uuid4().hex
-        run, tasks, _, lease = self.store.run_keys(run_id)
-        lease_ms = int(self.settings.lease_s * 1000)
-        res = self.store.script(
-            "acquire", [run, tasks, lease, self.store.schedule_key],
-            [run_id, token, seq, lease_ms, time.time()],
-        )
-        if res[0] != "ok":
-            logger.debug("run %s seq %s: %s, nothing to do", run_id, seq, res[0])
-            return str(res[0])
+        lease = self.store.run_keys(run_id)[3]
+        got = self.store.acquire(run_id, token, seq, int(self.settings.lease_s * 1000))
+        if got.outcome != "ok":
+            logger.debug("run %s seq %s: %s, nothing to do", run_id, seq, got.outcome)
+            return got.outcome
         self.leases.hold(lease, token, run_id, seq)
         try:
-            self._execute(run_id, token, _pairs(res[1]), _pairs(res[2]))
+            self._execute(run_id, token, got.run, got.tasks)
         except StoreUnavailable:
             return "store-unavailable"
         finally:
@@ -319,7 +226,7 @@ class Executor:
     def _execute(self, run_id: str, token: str, run: dict[str, str], tasks: dict[str, Any]) -> None:
         job = self.client.jobs.get(run["job_id"])
         if job is None:
-            self._finish(run_id, token, "FAILURE", None, error_record(UnknownJobError(
+            self._finish(run_id, token, FAILURE, None, error_record(UnknownJobError(
                 f"this worker has no job {run['job_id']!r}")))
             return
         if job.version != run.get("job_version"):
@@ -336,7 +243,7 @@ class Executor:
             payload = job.parse_payload(json.loads(run.get("payload", "null")))
             output = job.run(payload, x.io, ctx)
             text = encode_output(output, f"run of {job.id!r}", self.settings.max_output_bytes)
-        except _Suspension as s:
+        except Suspension as s:
             self._suspend(x, s)
             return
         except (LeaseLost, RunCanceled, StoreUnavailable) as stop:
@@ -346,11 +253,11 @@ class Executor:
             rec = error_record(err)
             if not isinstance(err, TriggerCeleryError) or isinstance(err, ValidationError):
                 rec["stack"] = "".join(traceback.format_exception(err))[-8000:]
-            self._finish(run_id, token, "FAILURE", None, rec)
+            self._finish(run_id, token, FAILURE, None, rec)
             return
-        self._finish(run_id, token, "SUCCESS", text, None)
+        self._finish(run_id, token, SUCCESS, text, None)
 
-    def _suspend(self, x: RunExecution, s: _Suspension) -> None:
+    def _suspend(self, x: RunExecution, s: Suspension) -> None:
         for hook in self.before_suspend:
             hook(x, s)
         now = time.time()
@@ -361,14 +268,10 @@ class Executor:
             due = now + self.settings.dispatch_check_s
         else:
             due = s.wake_at + grace if in_window or not s.message else s.wake_at
-        run, tasks, _, lease = x.keys
         rec_json = dumps(s.rec) if s.rec is not None else ""
-        res = x.write(lambda: self.store.script(
-            "suspend", [run, tasks, lease, self.store.schedule_key],
-            [x.token, x.run_id, "" if s.wake_at is None else s.wake_at, s.reason, now, due,
-             s.idem, rec_json, now + grace],
-        ))
-        outcome, seq = res[0], int(res[1]) if len(res) > 1 else 0
+        outcome, seq = x.write(lambda: self.store.suspend(
+            x.run_id, x.token, wake_at=s.wake_at, reason=s.reason, due_s=due, idem=s.idem,
+            record_json=rec_json))
         if outcome == "now":
             self.send_run(x.run_id, seq, job_id=x.run.get("job_id", ""),
                           queue=x.run.get("queue", ""))
@@ -377,13 +280,10 @@ class Executor:
                           queue=x.run.get("queue", ""))
 
     def _finish(self, run_id: str, token: str, status: str, output: str | None,
-                error: dict[str, Any] | None) -> None:
-        run, tasks, logs, lease = self.store.run_keys(run_id)
-        self.write(lease, lambda: self.store.script(
-            "finish", [run, tasks, logs, lease, self.store.schedule_key],
-            [token, run_id, status, output or "", dumps(error) if error else "", time.time(),
-             self.settings.run_retention_s],
-        ), run_id)
+                error: ErrorRecord | None) -> None:
+        lease = self.store.run_keys(run_id)[3]
+        self.write(lease, lambda: self.store.finish(run_id, token, status, output or "",
+                                                   dumps(error) if error else ""), run_id)
 
     # -- dispatched task attempts ------------------------------------------------------------
 
@@ -395,17 +295,13 @@ class Executor:
         ended: nothing more reaches the provider), ``done``, ``stale``, ``busy``.
         """
         token = uuid.uuid4().hex
-        run, tasks, _, _ = self.store.run_keys(run_id)
         tlease = self.store.task_lease_key(run_id, idem)
-        lease_ms = int(self.settings.lease_s * 1000)
-        res = self.store.script("task_start",
-                                [tasks, tlease, self.store.task_starts_key(run_id), run],
-                                [idem, attempt, token, lease_ms, time.time(),
-                                 self.settings.run_retention_s])
-        if res[0] != "ok":
-            return str(res[0])
-        rec: dict[str, Any] = json.loads(res[1])
-        if int(res[2]) > 1:  # this attempt started before and its worker died: it may repeat
+        started = self.store.task_start(run_id, idem, attempt, token,
+                                        int(self.settings.lease_s * 1000))
+        if started.outcome != "ok":
+            return started.outcome
+        rec: TaskRecord = json.loads(started.record)
+        if started.starts > 1:  # this attempt started before and its worker died: it may repeat
             rec["rerun_after_loss"] = True
         self.leases.hold(tlease, token)
         try:
@@ -416,9 +312,9 @@ class Executor:
             self.leases.release(tlease)
 
     def _attempt(self, integ: Integration, qname: str, run_id: str, idem: str, attempt: int,
-                 rec: dict[str, Any], token: str, celery_task: Any) -> str:
+                 rec: TaskRecord, token: str, celery_task: Any) -> str:
         op = integ.operations()[qname]
-        rec.update(attempts=attempt, status="RUNNING")
+        rec["attempts"], rec["status"] = attempt, RUNNING
         info = TaskInfo(run_id, rec["key"], idem, rec["name"], attempt, rec.get("params"),
                         rec.get("properties", []))
         started = time.time()
@@ -434,15 +330,16 @@ class Executor:
             return self._attempt_failed(integ, qname, run_id, idem, rec, token, info, err,
                                         started, celery_task)
         now = time.time()
-        rec.update(status="COMPLETED", completed_at=now,
-                   duration_ms=round((now - started) * 1000, 3))
-        for k in ("call", "error", "retry_at"):
-            rec.pop(k, None)
+        rec["status"], rec["completed_at"] = COMPLETED, now
+        rec["duration_ms"] = round((now - started) * 1000, 3)
+        rec.pop("call", None)
+        rec.pop("error", None)
+        rec.pop("retry_at", None)
         self._settle(run_id, idem, token, dumps(rec)[:-1] + ',"output":' + text + "}", True)
         return "ok"
 
     def _attempt_failed(self, integ: Integration, qname: str, run_id: str, idem: str,
-                        rec: dict[str, Any], token: str, info: TaskInfo, err: Exception,
+                        rec: TaskRecord, token: str, info: TaskInfo, err: Exception,
                         started: float, celery_task: Any) -> str:
         now = time.time()
         d = decide(err, record=rec, task=info, io=None, retry=integ.retry,
@@ -464,7 +361,7 @@ class Executor:
         return "retry"
 
     def _retry_message(self, integ: Integration, qname: str, run_id: str, idem: str,
-                       rec: dict[str, Any], retry_at: float, celery_task: Any) -> None:
+                       rec: TaskRecord, retry_at: float, celery_task: Any) -> None:
         """The next attempt as Celery's own ``retry(eta=...)`` (Flower shows it as a retry)."""
         attempt = int(rec["attempts"]) + 1
         if celery_task is None:
@@ -477,11 +374,8 @@ class Executor:
         )
 
     def _settle(self, run_id: str, idem: str, token: str, rec_json: str, wake: bool) -> None:
-        run, tasks, _, _ = self.store.run_keys(run_id)
         tlease = self.store.task_lease_key(run_id, idem)
-        res = self.write(tlease, lambda: self.store.script(
-            "task_settle", [run, tasks, tlease, self.store.schedule_key],
-            [idem, token, rec_json, "1" if wake else "", run_id, time.time() + self.store.grace_s],
-        ), run_id)
-        if res[0] == "wake":
-            self.send_run(run_id, int(res[1]), job_id=res[2], queue=res[3])
+        settled = self.write(tlease, lambda: self.store.task_settle(run_id, idem, token, rec_json,
+                                                                   wake=wake), run_id)
+        if settled.outcome == "wake":
+            self.send_run(run_id, settled.seq, job_id=settled.job_id, queue=settled.queue)

@@ -7,7 +7,9 @@ Typeform); public as :func:`trigger_celery.integration.parse_retry_after`.
 from __future__ import annotations
 
 import email.utils
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+
+from trigger_celery._time import aware
 
 
 def parse_retry_after(value: str | None, now: datetime) -> datetime | None:
@@ -42,5 +44,5 @@ def parse_retry_after(value: str | None, now: datetime) -> datetime | None:
         return None
     if when is None:
         return None
-    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    when = aware(when)
     return max(when, now)  # a date already past means now

@@ -9,71 +9,72 @@ returns its stored output without running again.
 from __future__ import annotations
 
 import inspect
-import json
 import random as _random
-import time
-from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, Protocol
 
-from trigger_celery._errors import (
-    DuplicateTaskKeyError,
-    LeaseLost,
-    Suspend,
-    TaskFailedError,
-    TaskOutputError,
-    ValidationError,
-)
-from trigger_celery._keys import idempotency_key
-from trigger_celery._policy import decide, record_attempt_failure, resolve
+from trigger_celery._errors import ValidationError
 from trigger_celery._retry import RetryOptions
-from trigger_celery._store import dumps
-from trigger_celery.integration import (
-    Compound,
-    Integration,
-    Operation,
-    OperationResult,
-    TaskInfo,
-)
-
-if TYPE_CHECKING:
-    from trigger_celery._execution import RunExecution
-    from trigger_celery._settings import Settings
+from trigger_celery.integration import Compound, Integration, Operation, TaskInfo
 
 
-class RunCanceled(BaseException):  # noqa: N818 - control flow
-    """The run was canceled while this execution ran; it stops without writing."""
+class Runtime(Protocol):
+    """All ``io`` knows of the engine running the job (implemented by
+    :class:`trigger_celery._replay.RunExecution`; a test may implement it with no Redis).
 
+    Each task call may end the execution instead of returning: the engine raises a control-flow
+    ``BaseException`` (:class:`~trigger_celery._errors.Suspend` and its kin) to suspend the run,
+    which ``io`` lets through.
+    """
 
-def _epoch(at: datetime | float | None) -> float | None:
-    if at is None or isinstance(at, int | float):
-        return at
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
+    @property
+    def run_id(self) -> str:
+        """The run this execution belongs to."""
 
+    @property
+    def integrations(self) -> Mapping[str, Integration]:
+        """The job's integrations by name (``io.<name>``)."""
 
-def redact(params: Any, paths: list[str] | tuple[str, ...] | None) -> Any:
-    """A copy of ``params`` with each dotted path's value replaced by ``"[redacted]"``."""
-    if not paths or not isinstance(params, dict):
-        return params
-    out = json.loads(dumps(params))
-    for path in paths:
-        node = out
-        parts = path.split(".")
-        for part in parts[:-1]:
-            node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict) and parts[-1] in node:
-            node[parts[-1]] = "[redacted]"
-    return out
+    def run_inline(
+        self,
+        key: str,
+        callback: Callable[..., Any],
+        *,
+        name: str | None = None,
+        icon: str | None = None,
+        params: Any = None,
+        properties: list[dict[str, Any]] | None = None,
+        retry: RetryOptions | None = None,
+        delay_until: datetime | float | None = None,
+        redact: list[str] | None = None,
+        on_error: Callable[..., Any] | None = None,
+        integration: Integration | None = None,
+    ) -> Any:
+        """Run ``callback(task, io)`` as task ``key`` once for the run (:meth:`IO.run_task`);
+        ``integration``: whose ``on_error`` applies after the task's own."""
+
+    def wait(self, key: str, seconds: float) -> None:
+        """Suspend the run for ``seconds`` (checked >= 0) once, under task ``key``."""
+
+    def dispatch(self, integ: Integration, qname: str, op: Operation[Any], key: str,
+                 params: dict[str, Any]) -> Any:
+        """Operation ``qname`` of ``integ`` as task ``key``, run by a Celery task on the
+        integration's queue; returns its output once it completed (the run waits meanwhile).
+        Raises :class:`~trigger_celery._errors.ValidationError` for bad ``params``."""
+
+    def log(self, level: str, message: str, data: dict[str, Any]) -> None:
+        """Store a log line on the run (``level``: DEBUG, INFO, WARN, ERROR), once per run."""
+
+    def send_event(self, name: str, payload: Any, *, id: str | None,
+                   deliver_at: datetime | None) -> list[str]:
+        """Send an event now; returns the ids of the runs it started."""
 
 
 _ARITY: dict[Any, int] = {}
 
-# Task records are JSON we wrote ourselves: decode them without ``json.loads``' whitespace checks
-# (a replay decodes one per completed task, on every execution of the run).
-_decode_record = json.JSONDecoder().raw_decode
 
-
-def _call_with(fn: Callable[..., Any], *args: Any) -> Any:
+def call_with(fn: Callable[..., Any], *args: Any) -> Any:
     """Call ``fn`` with as many leading ``args`` as it has required positional parameters
     (cached per code object), so ``lambda: ...``, ``lambda task: ...`` and
     ``lambda task, io: ...`` all work."""
@@ -95,14 +96,15 @@ def _call_with(fn: Callable[..., Any], *args: Any) -> Any:
     return fn(*args[:n])
 
 
+
 class IOLogger:
     """``io.logger``: log lines stored on the run (capped at ``max_log_entries``)."""
 
-    def __init__(self, x: RunExecution):
-        self._x = x
+    def __init__(self, rt: Runtime):
+        self._rt = rt
 
     def _log(self, level: str, message: str, data: dict[str, Any]) -> None:
-        self._x.log(level, message, data)
+        self._rt.log(level, message, data)
 
     def debug(self, message: str, **data: Any) -> None:
         self._log("DEBUG", message, data)
@@ -135,7 +137,7 @@ class _OpPath:
         comp = integ.compounds().get(qname)
         found: Any
         if op is not None:
-            dispatch = self._io._x.dispatch
+            dispatch = self._io._rt.dispatch
             found = lambda key, **params: dispatch(integ, qname, op, key, params)  # noqa: E731
         elif comp is not None:
             found = lambda key, **params: self._compound(comp, qname, key, params)  # noqa: E731
@@ -162,26 +164,30 @@ class _OpPath:
         integ = self._integ
         options.setdefault("icon", integ.icon)
         options.setdefault("retry", integ.retry)
-        return self._io._x.run_inline(
-            key, lambda task, io: _call_with(callback, integ.client(), task, io),
+        return self._io._rt.run_inline(
+            key, lambda task, io: call_with(callback, integ.client(), task, io),
             integration=integ, **options,
         )
 
 
 class IO:
-    """The ``io`` argument of a job's ``run(payload, io, ctx)``."""
+    """The ``io`` argument of a job's ``run(payload, io, ctx)``.
 
-    def __init__(self, x: RunExecution):
-        self._x = x
-        self.logger = IOLogger(x)
-        self.run_id = x.run_id
+    Parameters:
+        rt: the engine running this execution (:class:`Runtime`).
+    """
+
+    def __init__(self, rt: Runtime):
+        self._rt = rt
+        self.logger = IOLogger(rt)
+        self.run_id = rt.run_id
 
     def __getattr__(self, name: str) -> Any:
-        integ = self._x.integrations.get(name)
+        integ = self._rt.integrations.get(name)
         if integ is None:
             raise AttributeError(
                 f"io has no attribute {name!r}; integrations of this job: "
-                f"{sorted(self._x.integrations) or 'none'}"
+                f"{sorted(self._rt.integrations) or 'none'}"
             )
         path = self.__dict__[name] = _OpPath(self, integ, "")
         return path
@@ -220,7 +226,7 @@ class IO:
             TaskFailedError: the task failed for good (now or in an earlier execution).
             TaskOutputError: the output is not JSON or larger than ``max_output_bytes``.
         """
-        return self._x.run_inline(
+        return self._rt.run_inline(
             key, callback, name=name, icon=icon, params=params, properties=properties,
             retry=retry, delay_until=delay_until, redact=redact, on_error=on_error,
         )
@@ -234,7 +240,7 @@ class IO:
         if not isinstance(seconds, int | float) or not 0 <= seconds < float("inf"):
             raise ValidationError(f"io.wait({key!r}): seconds must be a number >= 0, got "
                                   f"{seconds!r}")
-        self._x.wait(key, float(seconds))
+        self._rt.wait(key, float(seconds))
 
     def try_(self, fn: Callable[[], Any], catch: Callable[[Exception], Any]) -> Any:
         """Trigger.dev's ``io.try``: ``fn()``, or ``catch(error)`` if it raises an ``Exception``.
@@ -269,228 +275,13 @@ class IO:
     ) -> list[str]:
         """Send an event from inside a run, once. The event id defaults to the task's
         idempotency key, so a resumed run does not send it twice. Returns the started run ids."""
-        x = self._x
+        rt = self._rt
 
         def send(task: TaskInfo) -> list[str]:
-            handles = x.client.send_event(
-                name, payload, id=id or task.idempotency_key, deliver_at=deliver_at
-            )
-            return [h.id for h in handles]
+            return rt.send_event(name, payload, id=id or task.idempotency_key,
+                                 deliver_at=deliver_at)
 
         return self.run_task(  # type: ignore[no-any-return]
             key, send, name=f"send event {name}", icon="send", params={"name": name, "id": id}
         )
 
-
-def encode_output(value: Any, what: str, limit: int) -> str:
-    """JSON-encode a task or run output; raises :class:`TaskOutputError` naming ``what``."""
-    try:
-        text = dumps(value)
-    except (TypeError, ValueError) as exc:
-        raise TaskOutputError(f"{what}: output is not JSON-serializable: {exc}") from None
-    if len(text.encode()) > limit:
-        raise TaskOutputError(
-            f"{what}: output is {len(text.encode())} bytes, over the {limit}-byte limit "
-            "(max_output_bytes)"
-        )
-    return text
-
-
-class TaskRunner:
-    """The task logic of one execution (mixed into :class:`RunExecution`)."""
-
-    # provided by RunExecution
-    run_id: str
-    client: Any
-    settings: Settings
-    grace_s: float
-    tasks: dict[str, Any]
-    integrations: dict[str, Integration]
-    io: IO
-    recovering: bool
-    replayed: int
-    _seen: set[str]
-    _parents: list[str]
-
-    if TYPE_CHECKING:  # RunExecution's methods, declared for the type checker only
-
-        def checkpoint(
-            self, idem: str, rec: dict[str, Any], output_json: str | None = None
-        ) -> None: ...
-
-        def suspend(self, wake_at: float | None, reason: str, idem: str = "",
-                    rec: dict[str, Any] | None = None, *, message: bool = True) -> None: ...
-
-        def send_task(self, integ: Integration, qname: str, idem: str, attempt: int,
-                      rec: dict[str, Any]) -> None: ...
-
-    def _enter(self, key: str) -> str:
-        if not isinstance(key, str) or not key:
-            raise ValidationError(f"a task key must be a non-empty string, got {key!r}")
-        parent = self._parents[-1] if self._parents else None
-        idem = idempotency_key(self.run_id, parent, key)
-        if idem in self._seen:
-            raise DuplicateTaskKeyError(
-                f"task key {key!r} used twice under the same parent in one execution"
-            )
-        self._seen.add(idem)
-        return idem
-
-    def _record(self, idem: str) -> dict[str, Any] | None:
-        raw = self.tasks.get(idem)
-        if raw is None:
-            return None
-        self.replayed += 1  # a record an earlier execution wrote: we are still replaying
-        if isinstance(raw, dict):
-            return raw
-        rec: dict[str, Any] = _decode_record(raw)[0]
-        self.tasks[idem] = rec
-        return rec
-
-    def _replayed(self, key: str, rec: dict[str, Any]) -> Any:
-        if rec["status"] == "COMPLETED":
-            return rec.get("output")
-        raise TaskFailedError(key, rec.get("error") or {})
-
-    def run_inline(
-        self,
-        key: str,
-        callback: Callable[..., Any],
-        *,
-        name: str | None = None,
-        icon: str | None = None,
-        params: Any = None,
-        properties: list[dict[str, Any]] | None = None,
-        retry: RetryOptions | None = None,
-        delay_until: datetime | float | None = None,
-        redact: list[str] | None = None,
-        on_error: Callable[..., Any] | None = None,
-        integration: Integration | None = None,
-    ) -> Any:
-        idem = self._enter(key)
-        rec = self._record(idem)
-        if rec is not None and rec["status"] in ("COMPLETED", "ERRORED"):
-            return self._replayed(key, rec)
-        now = time.time()
-        if rec is None:
-            rec = {
-                "key": key, "idem": idem, "parent": self._parents[-1] if self._parents else None,
-                "kind": "inline", "name": name or key, "icon": icon, "status": "PENDING",
-                "attempts": 0, "params": _redact(params, redact), "properties": properties or [],
-                "created_at": now,
-            }
-            due = _epoch(delay_until)
-            if due is not None and due > now:
-                rec.update(status="WAITING", retry_at=due, wait="delay_until")
-                self.suspend(due, f"delay_until of task {key!r}", idem, rec)
-        elif rec.get("retry_at") and rec["retry_at"] > now:
-            self.suspend(rec["retry_at"], f"retry of task {key!r}")
-        rec["attempts"] += 1
-        rec["status"] = "RUNNING"
-        rec.pop("retry_at", None)
-        if self.recovering:  # a lost execution may have run this callback already
-            rec["rerun_after_loss"] = True
-        info = TaskInfo(self.run_id, key, idem, rec["name"], rec["attempts"], params,
-                        rec["properties"])
-        started = time.time()
-        self._parents.append(idem)
-        try:
-            output = resolve(_call_with(callback, info, self.io))
-            if isinstance(output, OperationResult):
-                rec["properties"] = [*rec["properties"], *output.properties]
-                output = output.output
-            text = encode_output(output, f"task {key!r}", self.settings.max_output_bytes)
-        except (Suspend, LeaseLost, RunCanceled):
-            raise
-        except Exception as err:  # noqa: BLE001 - recorded, then retried or failed
-            self._fail(key, idem, rec, err, info, retry, [on_error, integration and
-                       integration.on_error], started)
-        finally:
-            self._parents.pop()
-        rec.update(status="COMPLETED", completed_at=time.time(),
-                   duration_ms=round((time.time() - started) * 1000, 3))
-        rec.pop("error", None)
-        self.checkpoint(idem, rec, text)
-        return json.loads(text)
-
-    def _fail(self, key: str, idem: str, rec: dict[str, Any], err: Exception, info: TaskInfo,
-              retry: RetryOptions | None, hooks: list[Any], started: float) -> None:
-        now = time.time()
-        d = decide(err, record=rec, task=info, io=self.io, retry=retry, hooks=hooks,
-                   settings=self.settings, now=now)
-        erec = record_attempt_failure(rec, d, started, now)
-        if d.retry_at is None:
-            self.checkpoint(idem, rec)
-            raise TaskFailedError(key, erec) from d.error
-        self.suspend(d.retry_at, f"retry of task {key!r}", idem, rec)
-
-    def wait(self, key: str, seconds: float) -> None:
-        idem = self._enter(key)
-        rec = self._record(idem)
-        if rec is not None and rec["status"] == "COMPLETED":
-            return
-        now = time.time()
-        if rec is None:
-            rec = {"key": key, "idem": idem, "parent": self._parents[-1] if self._parents else None,
-                   "kind": "wait", "name": f"wait {seconds:g}s", "icon": "clock",
-                   "status": "WAITING", "attempts": 0, "params": {"seconds": seconds},
-                   "properties": [], "created_at": now, "retry_at": now + seconds}
-            self.suspend(now + seconds, f"wait {key!r}", idem, rec)
-        if rec["retry_at"] > now:
-            self.suspend(rec["retry_at"], f"wait {key!r}")
-        rec.update(status="COMPLETED", attempts=1, completed_at=now, output=None)
-        rec.pop("retry_at", None)
-        self.checkpoint(idem, rec)
-
-    def dispatch(self, integ: Integration, qname: str, op: Operation[Any], key: str,
-                 params: dict[str, Any]) -> Any:
-        """An integration call: a Celery task on the integration's queue; the run waits."""
-        full = f"{integ.id}.{qname}"
-        model = op.validate(full, params)  # bad params: ValidationError now, before any HTTP
-        idem = self._enter(key)
-        rec = self._record(idem)
-        if rec is not None and rec["status"] in ("COMPLETED", "ERRORED"):
-            return self._replayed(key, rec)
-        now = time.time()
-        check = self.settings.dispatch_check_s
-        if rec is None:
-            call = model.model_dump(mode="json", exclude_unset=True)
-            rec = {
-                "key": key, "idem": idem, "parent": self._parents[-1] if self._parents else None,
-                "kind": "dispatched", "name": full, "display": op.display_name(model),
-                "icon": integ.icon, "status": "PENDING", "attempts": 0,
-                "params": _redact(call, op.redact), "call": call,
-                "properties": op.display_properties(model), "connection": integ.connection_key,
-                "queue": integ.queue, "created_at": now, "dispatched_at": now,
-            }
-            self.checkpoint(idem, rec)
-            self.send_task(integ, qname, idem, 1, rec)
-            self.suspend(None, f"waiting for {full} {key!r}")
-        retry_at = rec.get("retry_at")
-        if rec["status"] == "WAITING" and retry_at:
-            if retry_at > now:
-                # the run is due at retry_at: it sends the attempt then if the retry is beyond
-                # the ETA window (resend_by_run), else it checks the task's own retry message
-                self.suspend(retry_at, f"retry of {full} {key!r}",
-                             message=bool(rec.get("resend_by_run")))
-            if rec.get("resend_by_run") or now - retry_at > self.grace_s:
-                self._redispatch(integ, qname, idem, rec, now)
-        elif now - float(rec.get("dispatched_at", 0)) > check:
-            self._redispatch(integ, qname, idem, rec, now)  # its message may be lost
-        self.suspend(None, f"waiting for {full} {key!r}")
-
-    def _redispatch(self, integ: Integration, qname: str, idem: str, rec: dict[str, Any],
-                    now: float) -> None:
-        rec["dispatched_at"] = now
-        rec.pop("resend_by_run", None)
-        self.checkpoint(idem, rec)
-        self.send_task(integ, qname, idem, int(rec["attempts"]) + 1, rec)
-
-
-def _redact(params: Any, paths: list[str] | tuple[str, ...] | None) -> Any:
-    if params is None:
-        return None
-    try:
-        return redact(params, paths) if paths else json.loads(dumps(params))
-    except (TypeError, ValueError):
-        raise ValidationError("task params must be JSON-serializable") from None

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from trigger_celery._errors import ConfigurationError, ValidationError
+from trigger_celery._validation import describe_errors
 
 # Semantic Versioning 2.0.0, the regular expression semver.org recommends.
 _SEMVER = re.compile(
@@ -207,13 +208,6 @@ class Job:
             "schema": self.schema.model_json_schema() if self.schema else None,
             "integrations": sorted(self.integrations),
         }
-
-
-def describe_errors(exc: PydanticValidationError) -> str:
-    """``field.path: problem; ...`` from a pydantic error."""
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()
-    )
 
 
 def make_job(

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from trigger_celery._errors import (
@@ -24,6 +23,8 @@ from trigger_celery._errors import (
 )
 from trigger_celery._retry import OnErrorResult, RetryOptions
 from trigger_celery._settings import Settings
+from trigger_celery._states import ERRORED, WAITING, ErrorRecord, TaskRecord
+from trigger_celery._time import epoch_s
 
 NO_RETRY = RetryOptions(limit=1)
 
@@ -49,14 +50,10 @@ async def _await(value: Any) -> Any:
     return await value
 
 
-def _epoch(at: datetime) -> float:
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
-
-
 def decide(
     error: BaseException,
     *,
-    record: dict[str, Any],
+    record: Mapping[str, Any],
     task: Any,
     io: Any,
     retry: RetryOptions | None,
@@ -72,7 +69,7 @@ def decide(
         return Decision(error)  # a child failed for good, or a non-retriable error
     retry_at: float | None = None
     if isinstance(error, RetryAfterError):
-        retry_at = _epoch(error.retry_at)
+        retry_at = epoch_s(error.retry_at)
     else:
         for hook in hooks:
             if hook is None:
@@ -90,7 +87,7 @@ def decide(
                 if answer.skip_retrying:
                     return Decision(error)
                 if answer.retry_at is not None:
-                    retry_at = _epoch(answer.retry_at)
+                    retry_at = epoch_s(answer.retry_at)
             else:
                 return Decision(TypeError(
                     f"on_error must return None, an exception or OnErrorResult, got {answer!r}"
@@ -116,8 +113,8 @@ def decide(
 MAX_ERRORS_KEPT = 20
 
 
-def record_attempt_failure(rec: dict[str, Any], d: Decision, started: float,
-                           now: float) -> dict[str, Any]:
+def record_attempt_failure(rec: TaskRecord, d: Decision, started: float,
+                           now: float) -> ErrorRecord:
     """Write a failed attempt and the decision into a task record: the attempt's error (the
     latest :data:`MAX_ERRORS_KEPT` kept), then ``ERRORED`` for good or ``WAITING`` until
     ``retry_at`` (a deferral counted apart). Returns the error record."""
@@ -127,12 +124,12 @@ def record_attempt_failure(rec: dict[str, Any], d: Decision, started: float,
                    "duration_ms": round((now - started) * 1000, 3)})
     rec["errors"] = errors[-MAX_ERRORS_KEPT:]
     if d.retry_at is None:
-        rec.update(status="ERRORED", error=erec, completed_at=now)
+        rec["status"], rec["error"], rec["completed_at"] = ERRORED, erec, now
         return erec
     if d.deferral:
         rec["deferrals"] = int(rec.get("deferrals", 0)) + 1
         rec.setdefault("first_deferral_at", now)
-    rec.update(status="WAITING", retry_at=d.retry_at, error=erec)
+    rec["status"], rec["retry_at"], rec["error"] = WAITING, d.retry_at, erec
     return erec
 
 
@@ -142,13 +139,13 @@ def _capped(error: BaseException, what: str) -> NonRetriableError:
     return capped
 
 
-def error_record(error: BaseException) -> dict[str, Any]:
+def error_record(error: BaseException) -> ErrorRecord:
     """A JSON description of an exception, safe for any exception (even one whose ``str`` fails)."""
     try:
         message = str(error)
     except Exception:  # an exception whose __str__ raises must not crash the worker
         message = f"<unprintable {type(error).__name__}>"
-    rec: dict[str, Any] = {"type": type(error).__name__, "message": message[:4000]}
+    rec: ErrorRecord = {"type": type(error).__name__, "message": message[:4000]}
     status = getattr(error, "status", None) or getattr(error, "status_code", None)
     if isinstance(status, int):
         rec["status"] = status

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from trigger_celery._time import utc_now
+from trigger_celery._validation import StrictModel
 
 
-class RetryOptions(BaseModel):
+class RetryOptions(StrictModel):
     """How often and how soon a failing task runs again.
 
     Parameters:
@@ -28,7 +31,7 @@ class RetryOptions(BaseModel):
         randomize: multiply each delay by a random factor in [1, 2).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     limit: int = Field(default=1, ge=1, le=1000)
     factor: float = Field(default=1.8, ge=1)
@@ -53,7 +56,7 @@ class RetryOptions(BaseModel):
         delay = self.delay_ms(attempts)
         if delay is None:
             return None
-        return (now or datetime.now(UTC)) + timedelta(milliseconds=delay)
+        return (now or utc_now()) + timedelta(milliseconds=delay)
 
 
 class _Presets:

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import BaseModel, Field
 
 from trigger_celery._errors import RunFailedError, RunNotFoundError, RunTimeoutError
-from trigger_celery._store import FINISHED
+from trigger_celery._states import (
+    CANCELED,
+    RUN_READY_STATES,
+    SUCCESS,
+    TASK_UNREADY_STATES,
+    RunStatus,
+    TaskStatus,
+)
 
 if TYPE_CHECKING:
     from trigger_celery._client import TriggerClient
@@ -25,7 +32,7 @@ class Task(BaseModel):
     name: str
     display: str | None = None
     icon: str | None = None
-    status: str
+    status: TaskStatus
     attempts: int = 0
     deferrals: int = 0
     params: Any = None
@@ -56,7 +63,7 @@ class Run(BaseModel):
     id: str
     job_id: str
     job_version: str | None = None
-    status: str
+    status: RunStatus
     payload: Any = None
     output: Any = None
     error: dict[str, Any] | None = None
@@ -76,7 +83,7 @@ class Run(BaseModel):
 
     @property
     def finished(self) -> bool:
-        return self.status in FINISHED
+        return self.status in RUN_READY_STATES
 
     def task(self, key: str) -> Task:
         """The (first) task with this key. Raises KeyError."""
@@ -97,14 +104,15 @@ class Run(BaseModel):
 
         recs = sorted((json.loads(v) for v in tasks.values()),
                       key=lambda r: r.get("created_at") or 0)
-        finished = h["status"] in FINISHED
+        finished = h["status"] in RUN_READY_STATES
         if finished:  # nothing is pending any more: tasks left unfinished were canceled
             for r in recs:
-                if r.get("status") in ("PENDING", "RUNNING", "WAITING"):
-                    r["status"] = "CANCELED"
+                if r.get("status") in TASK_UNREADY_STATES:
+                    r["status"] = CANCELED
                     r.pop("retry_at", None)
         return cls(
-            id=h["id"], job_id=h["job_id"], job_version=h.get("job_version"), status=h["status"],
+            id=h["id"], job_id=h["job_id"], job_version=h.get("job_version"),
+            status=cast("RunStatus", h["status"]),
             payload=js("payload"), output=js("output"), error=js("error"),
             event_name=h.get("event_name") or None, event_id=h.get("event_id") or None,
             created_at=num("created_at"), started_at=num("started_at"),
@@ -151,9 +159,9 @@ class RunHandle:
             h = self.client.store.get_run_hash(self.id)
             if not h:
                 raise RunNotFoundError(f"no run {self.id!r}")
-            if h.get("status") in FINISHED:
+            if h.get("status") in RUN_READY_STATES:
                 run = self.get()
-                if run.status != "SUCCESS":
+                if run.status != SUCCESS:
                     raise RunFailedError(run)
                 return run.output
             if deadline is not None and time.monotonic() >= deadline:

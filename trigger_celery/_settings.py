@@ -14,6 +14,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from trigger_celery._errors import ConfigurationError
+from trigger_celery._validation import describe_errors
 
 ENV_PREFIX = "TRIGGER_CELERY_"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -118,7 +119,5 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
-        )
+        problems = describe_errors(exc, root="settings")
         raise ConfigurationError(f"invalid settings: {problems}") from None

@@ -24,6 +24,11 @@ TTLs: finished runs keep ``run_retention_s`` (7 days); trigger keys and event id
 ``idempotency_retention_s`` (7 days); runs that have not finished never expire. Creating a run
 never overwrites an existing run's record.
 
+Each Lua script under ``lua/`` has one typed method here (``acquire``, ``checkpoint``, ``suspend``,
+``finish``, ``log``, ``cancel``, ``create_run``, ``reset_tasks``, ``task_start``, ``task_settle``,
+``claim_due``, ``renew``) returning a small result type (:class:`Acquired`, :class:`Suspended`,
+...); no caller builds KEYS or ARGV. Statuses and record shapes are in ``_states``.
+
 The schedule and the poller's script (``claim_due.lua``) span runs, so they are the one part that
 needs a single Redis node; each run's own scripts touch its slot and the schedule.
 """
@@ -33,20 +38,88 @@ from __future__ import annotations
 import json
 import time
 from importlib import resources
-from typing import Any, cast
+from typing import Any, Literal, NamedTuple, cast
 
 import redis
 
 from trigger_celery._settings import Settings
 
-RUN_STATUSES = ("QUEUED", "EXECUTING", "WAITING", "SUCCESS", "FAILURE", "CANCELED")
-FINISHED = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
-TASK_STATUSES = ("PENDING", "RUNNING", "WAITING", "COMPLETED", "ERRORED", "CANCELED")
-
 _SCRIPTS = (
     "acquire", "checkpoint", "renew", "suspend", "finish", "cancel", "create_run",
     "task_start", "task_settle", "claim_due", "log", "reset_task",
 )
+
+
+class Created(NamedTuple):
+    """:meth:`Store.create_run`: ``created`` is False when the idempotency key already named a
+    run; ``run_id`` is then that run's id."""
+
+    created: bool
+    run_id: str
+
+
+class Acquired(NamedTuple):
+    """:meth:`Store.acquire`: ``outcome`` ``ok`` (the lease is ours; ``run`` is the run's hash
+    and ``tasks`` its task records, idempotency key -> JSON), ``missing``, ``finished`` (the run
+    ended), ``stale`` (``seq`` is not the run's) or ``busy`` (another execution holds it)."""
+
+    outcome: Literal["ok", "missing", "finished", "stale", "busy"]
+    run: dict[str, str]
+    tasks: dict[str, str]
+
+
+class Suspended(NamedTuple):
+    """:meth:`Store.suspend`: ``outcome`` ``waiting`` (due at the wake-up), ``now`` (a task
+    settled meanwhile: send the run's message at once), ``canceled`` or ``lost`` (the lease was
+    gone; nothing written); ``seq`` the run's new sequence number (0 when ``lost``)."""
+
+    outcome: Literal["waiting", "now", "canceled", "lost"]
+    seq: int
+
+
+class TaskStarted(NamedTuple):
+    """:meth:`Store.task_start`: ``outcome`` ``ok`` (the attempt's lease is ours; ``record`` is
+    the task record's JSON; ``starts`` counts starts of this attempt, 2+ when a worker died in
+    it), ``finished`` (the run ended), ``missing``, ``done`` (the task settled), ``stale`` (not
+    the current attempt) or ``busy`` (another worker runs it)."""
+
+    outcome: Literal["ok", "finished", "missing", "done", "stale", "busy"]
+    record: str
+    starts: int
+
+
+class TaskSettled(NamedTuple):
+    """:meth:`Store.task_settle`: ``outcome`` ``wake`` (the run was waiting and is now queued:
+    send message ``seq`` to ``queue``; ``job_id`` for display), ``pending`` (the run is queued
+    or executing; its suspension sees the task), ``stored`` or ``lost`` (the attempt's lease was
+    gone; nothing written)."""
+
+    outcome: Literal["wake", "pending", "stored", "lost"]
+    seq: int
+    job_id: str
+    queue: str
+
+
+class Reset(NamedTuple):
+    """:meth:`Store.reset_tasks`: ``outcome`` ``requeued`` (send a run message with ``seq``),
+    ``cleared``, ``busy`` (an execution holds the run) or ``missing``."""
+
+    outcome: Literal["requeued", "cleared", "busy", "missing"]
+    seq: int
+
+
+class DueRun(NamedTuple):
+    """:meth:`Store.claim_due`: a run whose message is due now."""
+
+    run_id: str
+    seq: int
+    job_id: str
+    queue: str
+
+
+def _pairs(flat: list[str]) -> dict[str, str]:
+    """``[k1, v1, k2, v2, ...]`` (a Lua ``HGETALL``) as a dict."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
@@ -112,6 +185,7 @@ class Store:
     # -- keys --------------------------------------------------------------------------------
 
     def run_key(self, run_id: str) -> str:
+        """``P:run:{run_id}``: the run's hash (its other keys share the ``{run_id}`` hash tag)."""
         return f"{self.prefix}:run:{{{run_id}}}"
 
     def run_keys(self, run_id: str) -> tuple[str, str, str, str]:
@@ -120,18 +194,22 @@ class Store:
         return base, f"{base}:tasks", f"{base}:logs", f"{base}:lease"
 
     def task_lease_key(self, run_id: str, idem: str) -> str:
+        """``P:run:{run_id}:tlease:<idem>``: the lease of a dispatched task's attempt."""
         return f"{self.run_key(run_id)}:tlease:{idem}"
 
     def task_starts_key(self, run_id: str) -> str:
+        """``P:run:{run_id}:tstarts``: starts per dispatched attempt (``<idem>:<attempt>``)."""
         return f"{self.run_key(run_id)}:tstarts"
 
     def trigger_key(self, job_id: str, key: str) -> str:
+        """``P:trigger:<job_id>:<key>``: a trigger idempotency key (the run id it started)."""
         return f"{self.prefix}:trigger:{job_id}:{key}"
 
     def event_key(self, event_id: str) -> str:
+        """``P:event:<event_id>``: the runs an event started (JSON list of run ids)."""
         return f"{self.prefix}:event:{event_id}"
 
-    def script(self, name: str, keys: list[str], args: list[Any]) -> Any:
+    def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
         return self._scripts[name](keys=keys, args=args)
 
     # -- runs --------------------------------------------------------------------------------
@@ -145,20 +223,25 @@ class Store:
         due_s: float | None = None,
         final: bool = False,
         idem_ttl_s: int | None = None,
-    ) -> tuple[bool, str]:
-        """Create a run hash (atomically with its idempotency key, when given); an existing run
-        is never overwritten.
+    ) -> Created:
+        """Create a run hash (atomically with its idempotency key, when given; ``create_run.lua``).
 
         Parameters:
-            idem_ttl_s: how long ``idem_key`` lives, in seconds (default
-                ``idempotency_retention_s``).
+            run_id: the new run's id.
+            fields: the hash's fields (:class:`~trigger_celery._states.RunFields`), stored as
+                strings.
+            idem_key: a trigger or event key (:meth:`trigger_key`, :meth:`event_key`) kept for
+                ``idem_ttl_s`` seconds (default ``idempotency_retention_s``).
+            due_s: epoch seconds when the poller looks at the run (default: now + grace).
+            final: the run is created finished (its retention clock starts).
 
-        Returns ``(created, run_id)``; ``created`` is False when ``idem_key`` already named a
-        run, whose id is returned instead, or when a run with ``run_id`` exists.
+        Returns :class:`Created`: ``created`` is False when ``idem_key`` already named a run,
+        whose id is returned instead, or when a run with ``run_id`` exists (a run is never
+        overwritten).
         """
         now = time.time()
         run, _, _, _ = self.run_keys(run_id)
-        status, rid = self.script(
+        status, rid = self._script(
             "create_run",
             [run, self.schedule_key, self.runs_key, idem_key or f"{self.prefix}:unused"],
             [
@@ -168,7 +251,7 @@ class Store:
                 self.settings.run_retention_s,
             ],
         )
-        return status == "created", rid
+        return Created(status == "created", rid)
 
     @property
     def grace_s(self) -> float:
@@ -176,6 +259,7 @@ class Store:
         return max(self.settings.lease_s, 2 * self.settings.poll_interval_s)
 
     def get_run_hash(self, run_id: str) -> dict[str, str]:
+        """The run's hash (every value a string); ``{}`` when there is no such run."""
         return self.redis.hgetall(self.run_key(run_id))  # type: ignore[return-value]
 
     def load_run(self, run_id: str) -> tuple[dict[str, str], dict[str, str], list[str]]:
@@ -189,22 +273,22 @@ class Store:
         return r, t, lg
 
     def cancel(self, run_id: str) -> str:
+        """Cancel a run that has not finished (``cancel.lua``); an execution in progress stops at
+        its next write. Returns the run's status after the call (``CANCELED``, or the finished
+        status it already had), or ``missing``."""
         run, tasks, logs, _ = self.run_keys(run_id)
-        return str(self.script(
+        return str(self._script(
             "cancel", [run, tasks, logs, self.schedule_key],
             [run_id, time.time(), self.settings.run_retention_s],
         ))
 
-    def reset_tasks(self, run_id: str, idems: list[str]) -> tuple[str, int]:
-        """Delete task records; a FAILURE run goes back to QUEUED (its TTL removed).
-
-        Returns ``(outcome, seq)``: ``requeued`` (send a run message with ``seq``), ``cleared``,
-        ``busy`` (an execution holds the run) or ``missing``.
-        """
+    def reset_tasks(self, run_id: str, idems: list[str]) -> Reset:
+        """Delete task records (``reset_task.lua``); a FAILURE run goes back to QUEUED (its TTL
+        removed). Returns :class:`Reset`."""
         run, tasks, logs, _ = self.run_keys(run_id)
-        res = self.script("reset_task", [run, tasks, logs, self.schedule_key],
+        res = self._script("reset_task", [run, tasks, logs, self.schedule_key],
                           [run_id, time.time(), time.time() + self.grace_s, *idems])
-        return str(res[0]), int(res[1]) if len(res) > 1 and res[1] is not None else 0
+        return Reset(res[0], int(res[1]) if len(res) > 1 and res[1] is not None else 0)
 
     def list_runs(self, limit: int = 50) -> list[dict[str, str]]:
         """The newest runs' hashes, newest first; expired runs are dropped from the index."""
@@ -220,34 +304,126 @@ class Store:
     # -- jobs registry -----------------------------------------------------------------------
 
     def publish_jobs(self, jobs: dict[str, dict[str, Any]]) -> None:
+        """Publish job descriptions (job id -> JSON-able dict) to ``P:jobs``."""
         if jobs:
             self.redis.hset(self.jobs_key, mapping={k: dumps(v) for k, v in jobs.items()})
 
     def registered_jobs(self) -> dict[str, dict[str, Any]]:
+        """Every published job description, by job id (decoded JSON)."""
         raw: dict[str, str] = self.redis.hgetall(self.jobs_key)  # type: ignore[assignment]
         return {k: json.loads(v) for k, v in raw.items()}
 
     # -- poller ------------------------------------------------------------------------------
 
-    def claim_due(self, limit: int = 200, *, recover: bool = True
-                  ) -> list[tuple[str, int, str, str]]:
-        """Runs due for a message now: ``[(run_id, seq, job_id, runs_queue), ...]``; each
-        schedule entry is pushed back by grace. ``recover=False`` leaves runs whose execution
-        lost its lease (status EXECUTING) alone."""
-        flat = self.script(
+    def claim_due(self, limit: int = 200, *, recover: bool = True) -> list[DueRun]:
+        """At most ``limit`` runs due for a message now (``claim_due.lua``); each schedule entry
+        is pushed back by :attr:`grace_s`, so a lost message is sent again. ``recover=False``
+        leaves runs whose execution lost its lease (still EXECUTING) alone."""
+        flat = self._script(
             "claim_due", [self.schedule_key],
             [time.time(), self.grace_s, limit, self.prefix, "1" if recover else "0"],
         )
-        return [(flat[i], int(flat[i + 1]), flat[i + 2], flat[i + 3])
+        return [DueRun(flat[i], int(flat[i + 1]), flat[i + 2], flat[i + 3])
                 for i in range(0, len(flat), 4)]
 
     def renew(self, lease_key: str, token: str, lease_ms: int, run_id: str = "",
               seq: int = 0) -> int:
-        """Extend a lease (``lease_ms`` milliseconds), or take it back if it expired while the
-        store was away and the run is still this execution's (``run_id`` at ``seq``; a task
-        lease when ``run_id`` is empty). Returns 1 renewed, 2 taken back, 0 lost."""
+        """Extend a lease still held by ``token`` by ``lease_ms`` milliseconds (``renew.lua``),
+        or take it back if it expired while the store was away and the run is still this
+        execution's (EXECUTING at ``seq``); a run's lease (``run_id`` given) also moves its
+        schedule entry to the new expiry. Returns 1 renewed, 2 taken back, 0 lost."""
         due = time.time() + lease_ms / 1000
         run = self.run_key(run_id) if run_id else f"{self.prefix}:unused"
-        return int(self.script(
+        return int(self._script(
             "renew", [lease_key, self.schedule_key, run], [token, lease_ms, run_id, due, seq]
         ))
+
+    # -- executions (every write fenced by the execution's lease token) ----------------------
+
+    def acquire(self, run_id: str, token: str, seq: int, lease_ms: int) -> Acquired:
+        """Take the run's lease for ``lease_ms`` milliseconds if ``seq`` is current and no one
+        holds it, and load the run and its task records in one round trip (``acquire.lua``)."""
+        run, tasks, _, lease = self.run_keys(run_id)
+        res = self._script("acquire", [run, tasks, lease, self.schedule_key],
+                           [run_id, token, seq, lease_ms, time.time()])
+        if res[0] != "ok":
+            return Acquired(res[0], {}, {})
+        return Acquired("ok", _pairs(res[1]), _pairs(res[2]))
+
+    def checkpoint(self, run_id: str, token: str, idem: str,
+                   record_json: str) -> Literal["stored", "lost", "canceled"]:
+        """Store one task record (``checkpoint.lua``). Returns ``stored``, ``lost`` (``token``
+        no longer holds the lease) or ``canceled`` (the run was canceled; nothing written)."""
+        run, tasks, _, lease = self.run_keys(run_id)
+        res = self._script("checkpoint", [run, tasks, lease], [token, idem, record_json])
+        return "stored" if res == 1 else "canceled" if res == -1 else "lost"
+
+    def suspend(self, run_id: str, token: str, *, wake_at: float | None, reason: str,
+                due_s: float, idem: str = "", record_json: str = "") -> Suspended:
+        """End an execution and leave the run WAITING (``suspend.lua``).
+
+        Parameters:
+            wake_at: epoch seconds the run waits for; ``None``: until a dispatched task settles.
+            reason: shown as the run's ``wait_reason``.
+            due_s: epoch seconds when the run's schedule entry is due.
+            idem, record_json: a task record written with the suspension (``""``: none).
+
+        Returns :class:`Suspended`.
+        """
+        run, tasks, _, lease = self.run_keys(run_id)
+        now = time.time()
+        res = self._script(
+            "suspend", [run, tasks, lease, self.schedule_key],
+            [token, run_id, "" if wake_at is None else wake_at, reason, now, due_s, idem,
+             record_json, now + self.grace_s],
+        )
+        return Suspended(res[0], int(res[1]) if len(res) > 1 else 0)
+
+    def finish(self, run_id: str, token: str, status: str, output_json: str,
+               error_json: str) -> bool:
+        """Record a run's end (``status`` SUCCESS or FAILURE; a canceled run stays CANCELED),
+        release its lease and start its retention clock (``run_retention_s``; ``finish.lua``).
+        Returns False when ``token`` no longer held the lease (nothing written)."""
+        run, tasks, logs, lease = self.run_keys(run_id)
+        return bool(self._script(
+            "finish", [run, tasks, logs, lease, self.schedule_key],
+            [token, run_id, status, output_json, error_json, time.time(),
+             self.settings.run_retention_s],
+        ))
+
+    def log(self, run_id: str, entry_json: str) -> bool:
+        """Append a log entry to the run (``log.lua``). Returns False when the run already has
+        ``max_log_entries``: the entry is dropped and counted in ``logs_dropped``."""
+        run, _, logs, _ = self.run_keys(run_id)
+        return bool(self._script("log", [run, logs],
+                                 [self.settings.max_log_entries, entry_json]))
+
+    # -- dispatched task attempts ------------------------------------------------------------
+
+    def task_start(self, run_id: str, idem: str, attempt: int, token: str,
+                   lease_ms: int) -> TaskStarted:
+        """Begin attempt ``attempt`` (1-based) of dispatched task ``idem``: take its lease for
+        ``lease_ms`` milliseconds and count its starts (``task_start.lua``)."""
+        run, tasks, _, _ = self.run_keys(run_id)
+        res = self._script(
+            "task_start", [tasks, self.task_lease_key(run_id, idem),
+                           self.task_starts_key(run_id), run],
+            [idem, attempt, token, lease_ms, time.time(), self.settings.run_retention_s],
+        )
+        if res[0] != "ok":
+            return TaskStarted(res[0], "", 0)
+        return TaskStarted("ok", res[1], int(res[2]))
+
+    def task_settle(self, run_id: str, idem: str, token: str, record_json: str, *,
+                    wake: bool = True) -> TaskSettled:
+        """End a dispatched attempt: store its record, release its lease and (``wake``) wake
+        its run (``task_settle.lua``). Returns :class:`TaskSettled`."""
+        run, tasks, _, _ = self.run_keys(run_id)
+        res = self._script(
+            "task_settle",
+            [run, tasks, self.task_lease_key(run_id, idem), self.schedule_key],
+            [idem, token, record_json, "1" if wake else "", run_id, time.time() + self.grace_s],
+        )
+        if res[0] == "wake":
+            return TaskSettled("wake", int(res[1]), res[2], res[3])
+        return TaskSettled(res[0], 0, "", "")

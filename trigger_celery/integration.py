@@ -50,6 +50,8 @@ from pydantic import ValidationError as PydanticValidationError
 from trigger_celery._errors import ConfigurationError, ValidationError
 from trigger_celery._http import parse_retry_after
 from trigger_celery._retry import OnErrorResult, RetryOptions
+from trigger_celery._time import aware, utc_now
+from trigger_celery._validation import StrictModel, describe_errors
 
 __all__ = [
     "Compound",
@@ -57,10 +59,14 @@ __all__ = [
     "Namespace",
     "Operation",
     "OperationResult",
+    "StrictModel",
     "TaskInfo",
+    "aware",
     "compound",
+    "describe_errors",
     "operation",
     "parse_retry_after",
+    "utc_now",
 ]
 
 P = TypeVar("P", bound=BaseModel)
@@ -121,10 +127,7 @@ class _Declared(Generic[P]):
         try:
             return self.params.model_validate(raw)
         except PydanticValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '(params)'}: {err['msg']}"
-                for err in exc.errors()
-            )
+            problems = describe_errors(exc, root="(params)")
             raise ValidationError(f"{qualified_name}: invalid params: {problems}") from None
 
     def display_name(self, params: P) -> str:

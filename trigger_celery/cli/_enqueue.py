@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from trigger_celery._states import FAILURE, SUCCESS
 from trigger_celery.cli._app import CLIError, console, err_console, handle_errors, load_client
 from trigger_celery.cli._app import parse_payload as _parse
 from trigger_celery.cli._timeline import print_timeline, status_line
@@ -51,7 +52,7 @@ def report(runs: list[Run]) -> None:
     """Print each finished run's timeline; a run that did not succeed is an error (exit 1)."""
     for run in runs:
         print_timeline(run, console)
-    bad = [r for r in runs if r.status != "SUCCESS"]
+    bad = [r for r in runs if r.status != SUCCESS]
     if bad:
         r = bad[0]
         why = f": {r.error.get('type')}: {r.error.get('message')}" if r.error else ""
@@ -100,7 +101,7 @@ def send_event(
         console.print(h.id + ("" if h.created else "  (existing: event id already seen)"))
     # a payload failing a job's schema gives that job a FAILURE run at once: say so, exit 1
     rejected = [run for run in (h.get() for h in handles if h.created)
-                if run.status == "FAILURE" and run.executions == 0]
+                if run.status == FAILURE and run.executions == 0]
     for run in rejected:
         err_console.print(f"[red]error: run {run.id} of job {run.job_id} failed at once: "
                           f"{(run.error or {}).get('message')}[/]")

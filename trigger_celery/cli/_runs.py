@@ -6,11 +6,11 @@ from typing import Annotated
 
 import typer
 
-from trigger_celery._store import FINISHED
+from trigger_celery._states import RUN_READY_STATES, RUN_STATUSES
 from trigger_celery.cli._app import CLIError, console, handle_errors, load_client
 from trigger_celery.cli._timeline import print_timeline, runs_table
 
-STATUSES = ("QUEUED", "EXECUTING", "WAITING", "SUCCESS", "FAILURE", "CANCELED")
+STATUSES = RUN_STATUSES
 
 runs_app = typer.Typer(help="List, show, cancel runs; reset a failed task.",
                        no_args_is_help=True)
@@ -57,7 +57,7 @@ def cancel(run_id: Annotated[str, typer.Argument(help="The run's id.")]) -> None
     client = load_client()
     before = client.get_run(run_id).status
     after = client.cancel_run(run_id)
-    if before in FINISHED:
+    if before in RUN_READY_STATES:
         console.print(f"run {run_id} had already finished: {after}")
     else:
         console.print(f"run {run_id}: {after}")

@@ -13,10 +13,23 @@ from rich.table import Table
 from rich.tree import Tree
 
 from trigger_celery._runs import Run, Task
+from trigger_celery._states import (
+    CANCELED,
+    COMPLETED,
+    ERRORED,
+    EXECUTING,
+    FAILURE,
+    PENDING,
+    QUEUED,
+    RUNNING,
+    SUCCESS,
+    TASK_UNREADY_STATES,
+    WAITING,
+)
 
-_STYLE = {"COMPLETED": "green", "SUCCESS": "green", "ERRORED": "red", "FAILURE": "red",
-          "WAITING": "yellow", "RUNNING": "cyan", "EXECUTING": "cyan", "PENDING": "dim",
-          "QUEUED": "dim", "CANCELED": "magenta"}
+_STYLE = {COMPLETED: "green", SUCCESS: "green", ERRORED: "red", FAILURE: "red",
+          WAITING: "yellow", RUNNING: "cyan", EXECUTING: "cyan", PENDING: "dim",
+          QUEUED: "dim", CANCELED: "magenta"}
 
 
 def _when(ts: float | None) -> str:
@@ -77,7 +90,7 @@ def _wait_detail(t: Task) -> str:
     if due is None and seconds is not None and t.created_at is not None:
         due = t.created_at + float(seconds)
     head = f"wait {seconds:g} s" if isinstance(seconds, int | float) else "wait"
-    if t.status == "COMPLETED" and t.completed_at is not None:
+    if t.status == COMPLETED and t.completed_at is not None:
         return f"{head} · resumed at {_when(t.completed_at)} UTC"
     if due is not None:
         return f"[yellow]{head} · resumes at {_when(due)} UTC ({_relative(due)})[/]"
@@ -96,15 +109,15 @@ def _add_task_details(node: Tree, t: Task) -> None:
         took = f" after {_ms(e['duration_ms'])}" if e.get("duration_ms") is not None else ""
         node.add(f"[red]attempt {e.get('attempt')} failed{took}[/] at {_when(e.get('at'))}: "
                  f"{escape(str(e.get('type')))}: {escape(str(e.get('message')))}")
-    if t.kind != "wait" and t.status == "COMPLETED":
+    if t.kind != "wait" and t.status == COMPLETED:
         took = f" in {_ms(t.duration_ms)}" if t.duration_ms is not None else ""
         node.add(f"[green]attempt {t.attempts} succeeded{took}[/] at {_when(t.completed_at)}"
                  + (f" · output {_short(t.output)}" if t.output is not None else ""))
-    if t.kind != "wait" and t.status == "WAITING" and t.retry_at:
+    if t.kind != "wait" and t.status == WAITING and t.retry_at:
         reason = "deferred by on_error" if t.deferrals else "retry"
         node.add(f"[yellow]{reason}: next attempt at {_when(t.retry_at)} UTC "
                  f"({_relative(t.retry_at)})[/]")
-    if t.status == "ERRORED" and t.error:
+    if t.status == ERRORED and t.error:
         node.add(f"[red]failed: {escape(str(t.error.get('type')))}: "
                  f"{escape(str(t.error.get('message')))}[/]")
 
@@ -123,7 +136,7 @@ def render(run: Run) -> Tree:
         root.add(f"event {escape(run.event_name)} (id {escape(str(run.event_id))})")
     if run.payload is not None:
         root.add(f"[dim]payload {_short(run.payload, 200)}[/]")
-    if run.status == "WAITING" and run.wake_at:
+    if run.status == WAITING and run.wake_at:
         root.add(f"[yellow]waiting[/] ({escape(str(run.wait_reason))}) until "
                  f"{_when(run.wake_at)} UTC ({_relative(run.wake_at)})")
     tasks = root.add(f"[bold]tasks[/] ({len(run.tasks)})")
@@ -142,7 +155,7 @@ def render(run: Run) -> Tree:
             logs.add(f"{_when(entry.at)} {level} {escape(entry.message)}{data}")
         if run.logs_dropped:
             logs.add(f"[dim]{run.logs_dropped} later lines dropped (max_log_entries)[/]")
-    if run.status == "SUCCESS":
+    if run.status == SUCCESS:
         root.add(f"[green]output[/] {_short(run.output, 300)}")
     if run.error:
         root.add(f"[red]error {escape(str(run.error.get('type')))}: "
@@ -153,13 +166,13 @@ def render(run: Run) -> Tree:
 def status_line(run: Run) -> str:
     """One line for a progress display: the run's status and what it waits for."""
     text = f"run {run.id} · {run.job_id} · {_styled(run.status)}"
-    running = [t for t in run.tasks if t.status in ("RUNNING", "WAITING", "PENDING")]
+    running = [t for t in run.tasks if t.status in TASK_UNREADY_STATES]
     if running:
         t = running[-1]
         text += f" · {t.status.lower()} on {escape(t.key)}"
-    if run.status == "WAITING" and run.wake_at:
+    if run.status == WAITING and run.wake_at:
         text += f" until {_when(run.wake_at)} UTC ({_relative(run.wake_at)})"
-    done = sum(t.status == "COMPLETED" for t in run.tasks)
+    done = sum(t.status == COMPLETED for t in run.tasks)
     return text + f" · {done}/{len(run.tasks)} tasks done"
 
 

@@ -211,3 +211,11 @@ def test_reset_in_the_past_retries_now_not_earlier() -> None:
 def test_other_errors_use_the_normal_policy() -> None:
     assert decide(ConnectionError("reset by peer"), attempts=1, retry=PRESET, now=NOW) is None
     assert decide(GithubException(408, None, None), attempts=1, retry=PRESET, now=NOW) is None
+
+
+def test_a_naive_now_is_taken_as_utc() -> None:
+    exc = GithubException(429, None, {"retry-after": "3"})
+    naive = NOW.astimezone(UTC).replace(tzinfo=None)
+    result = decide(exc, attempts=1, retry=PRESET, now=naive)
+    assert result == OnErrorResult(retry_at=NOW + timedelta(seconds=3))
+    assert result.retry_at is not None and result.retry_at.tzinfo is not None

@@ -12,13 +12,13 @@ The token comes from ``credential=`` or ``GITHUB_TOKEN`` (``GITHUB_TOKEN_<KEY>``
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar
 
 import github
 
 from trigger_celery import ConfigurationError, OnErrorResult, RetryOptions, retry
-from trigger_celery.integration import Integration, Namespace, TaskInfo
+from trigger_celery.integration import Integration, Namespace, TaskInfo, utc_now
 from trigger_celery_github import errors, triggers
 from trigger_celery_github.git import Git
 from trigger_celery_github.issues import Issues
@@ -94,5 +94,5 @@ class GitHub(Integration):
             attempts=task.attempts,
             retry=self.retry,
             secondary_limit_floor_s=self.secondary_limit_floor_s,
-            now=now or datetime.now(UTC),
+            now=now or utc_now(),
         )

@@ -13,7 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 import github
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from trigger_celery.integration import StrictModel
 
 # GitHub logins: alphanumerics and hyphens (enterprise-managed users add "_"); repository names:
 # alphanumerics, ".", "-" and "_" (".github" is valid). Neither may hold "/" or be "." / "..",
@@ -22,10 +24,8 @@ OWNER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 REPO_PATTERN = r"^[A-Za-z0-9_.-]{1,100}$"
 
 
-class Params(BaseModel):
+class Params(StrictModel):
     """Base of every param model: unknown fields are errors."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class RepoParams(Params):

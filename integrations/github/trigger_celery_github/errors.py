@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from github.GithubException import GithubException
 
 from trigger_celery import OnErrorResult, RetryOptions
-from trigger_celery.integration import parse_retry_after
+from trigger_celery.integration import aware, parse_retry_after, utc_now
 
 #: Upper bound on one secondary-limit wait, in seconds (never below the floor).
 SECONDARY_LIMIT_MAX_S = 15 * 60.0
@@ -117,7 +117,8 @@ def decide(
         attempts: executions of the task so far, this one included (``TaskInfo.attempts``).
         retry: the integration's retry preset (its ``factor`` and delay drive backoff).
         secondary_limit_floor_s: least wait after a secondary limit, in seconds (GitHub: 60).
-        now: the current time (aware; default ``datetime.now(UTC)``), so tests need no sleep.
+        now: the current time (aware; naive means UTC; default
+            :func:`~trigger_celery.integration.utc_now`), so tests need no sleep.
 
     Returns:
         * 403/429 with ``retry-after``: ``OnErrorResult(retry_at=now + retry-after seconds)``.
@@ -136,9 +137,7 @@ def decide(
     """
     if not isinstance(error, GithubException):
         return None
-    now = now or datetime.now(UTC)
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=UTC)
+    now = aware(now) if now is not None else utc_now()
     status = error.status if isinstance(error.status, int) else 0
     if status >= 500:
         return None

@@ -8,13 +8,13 @@ returns the API's JSON body and reports token usage and rate-limit headers as ta
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import openai as openai_sdk
 
 from trigger_celery import OnErrorResult, retry
-from trigger_celery.integration import Integration, TaskInfo
+from trigger_celery.integration import Integration, TaskInfo, utc_now
 from trigger_celery_openai._call import properties_from_response
 from trigger_celery_openai.batches import Batches
 from trigger_celery_openai.chat import ChatCompletions
@@ -74,4 +74,4 @@ class OpenAI(Integration):
         self, error: BaseException, task: TaskInfo, io: Any, *, now: datetime | None = None
     ) -> OnErrorResult | BaseException | None:
         """See :func:`.errors.decide`; ``now`` (aware datetime) defaults to the current time."""
-        return decide(error, now or datetime.now(UTC))
+        return decide(error, now or utc_now())

@@ -12,9 +12,9 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
-from trigger_celery.integration import OperationResult, TaskInfo
+from trigger_celery.integration import OperationResult, StrictModel, TaskInfo
 
 #: Header pairs shown as ``remaining/limit``, with the reset duration, per limit kind.
 _RATE_LIMIT_KINDS = (("requests", "Requests"), ("tokens", "Tokens"))
@@ -29,10 +29,8 @@ _USAGE_FIELDS = (
 )
 
 
-class Params(BaseModel):
+class Params(StrictModel):
     """Base of the OpenAI param models: unknown params are errors, naming the param."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 def properties_from_response(headers: Mapping[str, str], body: Any) -> list[dict[str, Any]]:

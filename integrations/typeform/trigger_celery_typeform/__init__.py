@@ -13,11 +13,11 @@ Usage::
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from trigger_celery import OnErrorResult, retry
-from trigger_celery.integration import Integration, TaskInfo
+from trigger_celery.integration import Integration, TaskInfo, utc_now
 from trigger_celery_typeform.client import (
     DEFAULT_BASE_URL,
     EU_BASE_URL,
@@ -79,4 +79,4 @@ class Typeform(Integration):
 
         ``now`` (aware datetime) defaults to the current time; see :func:`.errors.decide`.
         """
-        return decide(error, now or datetime.now(UTC))
+        return decide(error, now or utc_now())

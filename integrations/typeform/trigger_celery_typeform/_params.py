@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from trigger_celery.integration import StrictModel
 
 
-class Params(BaseModel):
+class Params(StrictModel):
     """Strict params: an unknown or misspelled param fails validation, naming it."""
-
-    model_config = ConfigDict(extra="forbid")

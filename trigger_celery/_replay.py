@@ -1,0 +1,385 @@
+"""The replay engine: one execution of a run and the task state machine behind ``io``.
+
+A run's function runs again from the top each time the run resumes. Each task call enters the
+state machine with its key; its idempotency key (``_keys.idempotency_key``) finds the record an
+earlier execution wrote:
+
+- ``COMPLETED`` / ``ERRORED`` (``TASK_READY_STATES``): return the stored output or raise
+  :class:`~trigger_celery._errors.TaskFailedError` again, without running anything;
+- ``WAITING`` with a ``retry_at`` still ahead: suspend again;
+- none, or due: run the attempt (inline) or send it to the integration's queue (dispatched),
+  checkpoint the record (fenced by the lease token), then return, retry or fail.
+
+:class:`RunExecution` is what :class:`~trigger_celery._io.IO` reaches through its
+:class:`~trigger_celery._io.Runtime` protocol; the :class:`~trigger_celery._execution.Executor`
+builds one per execution and writes its suspension or its end.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from trigger_celery._errors import (
+    DuplicateTaskKeyError,
+    LeaseLost,
+    RunCanceled,
+    Suspend,
+    TaskFailedError,
+    TaskOutputError,
+    ValidationError,
+)
+from trigger_celery._io import IO, call_with
+from trigger_celery._keys import idempotency_key
+from trigger_celery._policy import decide, record_attempt_failure, resolve
+from trigger_celery._retry import RetryOptions
+from trigger_celery._states import (
+    COMPLETED,
+    PENDING,
+    RUNNING,
+    TASK_READY_STATES,
+    WAITING,
+    TaskRecord,
+)
+from trigger_celery._store import dumps
+from trigger_celery._time import epoch_s
+from trigger_celery.integration import Integration, Operation, OperationResult, TaskInfo
+
+T = TypeVar("T")
+
+if TYPE_CHECKING:
+    from trigger_celery._execution import Executor
+
+def redact(params: Any, paths: list[str] | tuple[str, ...] | None) -> Any:
+    """A copy of ``params`` with each dotted path's value replaced by ``"[redacted]"``."""
+    if not paths or not isinstance(params, dict):
+        return params
+    out = json.loads(dumps(params))
+    for path in paths:
+        node = out
+        parts = path.split(".")
+        for part in parts[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and parts[-1] in node:
+            node[parts[-1]] = "[redacted]"
+    return out
+
+
+# Task records are JSON we wrote ourselves: decode them without ``json.loads``' whitespace checks
+# (a replay decodes one per completed task, on every execution of the run).
+_decode_record = json.JSONDecoder().raw_decode
+
+
+def encode_output(value: Any, what: str, limit: int) -> str:
+    """JSON-encode a task or run output; raises :class:`TaskOutputError` naming ``what``."""
+    try:
+        text = dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise TaskOutputError(f"{what}: output is not JSON-serializable: {exc}") from None
+    if len(text.encode()) > limit:
+        raise TaskOutputError(
+            f"{what}: output is {len(text.encode())} bytes, over the {limit}-byte limit "
+            "(max_output_bytes)"
+        )
+    return text
+
+
+class Suspension(Suspend):
+    """The :class:`Suspend` an execution raises: ``idem`` and ``rec`` (a task record to write
+    with the suspension, or none), ``message`` (False: a task's own retry message is due at
+    ``wake_at``, the run only checks on it a grace period later)."""
+
+    def __init__(self, wake_at: float | None, reason: str, idem: str,
+                 rec: TaskRecord | None, message: bool = True):
+        super().__init__(wake_at, reason)
+        self.idem = idem
+        self.rec = rec
+        self.message = message
+
+
+
+class RunExecution:
+    """One execution of one run: its lease, its snapshot of task records, its ``io``, and the
+    task state machine ``io`` drives (it implements :class:`~trigger_celery._io.Runtime`).
+
+    Parameters:
+        executor: the worker's :class:`~trigger_celery._execution.Executor`.
+        run_id: the run.
+        token: the lease token this execution holds (every write is fenced by it).
+        run: the run's hash as loaded when the lease was taken.
+        tasks: the run's task records, idempotency key -> JSON (decoded on first use).
+        integrations: the job's integrations by name (``io.<name>``).
+
+    Every method that needs the run to stop raises a control-flow ``BaseException``:
+    :class:`Suspension` (wait), :class:`~trigger_celery._errors.LeaseLost` or
+    :class:`~trigger_celery._errors.RunCanceled`.
+    """
+
+    def __init__(self, executor: Executor, run_id: str, token: str,
+                 run: dict[str, str], tasks: dict[str, Any], integrations: dict[str, Integration]):
+        self.executor = executor
+        self.client = executor.client
+        self.store = executor.store
+        self.settings = executor.store.settings
+        self.grace_s = executor.store.grace_s
+        self.run_id = run_id
+        self.token = token
+        self.run = run
+        self.tasks = tasks
+        self.integrations = integrations
+        self.keys = self.store.run_keys(run_id)
+        self._seen: set[str] = set()
+        self._parents: list[str] = []
+        self.replayed = 0
+        self.settled = len(tasks)  # records from earlier executions; logs before them are old
+        # This execution took over from one whose worker died (acquire.lua): the first task it
+        # runs without a record may have been in flight then; it is marked rerun_after_loss.
+        self.recovering = bool(run.get("recovered_by")) and \
+            run.get("recovered_by") == run.get("executions")
+        self.io = IO(self)
+
+    # -- writes, fenced by the lease token ---------------------------------------------------
+
+    def checkpoint(self, idem: str, rec: TaskRecord, output_json: str | None = None) -> None:
+        """Store task record ``rec`` (with ``output_json`` spliced in, when given).
+
+        Raises:
+            LeaseLost: another execution took the run over; nothing was written.
+            RunCanceled: the run was canceled; nothing was written.
+        """
+        if output_json is None:
+            text = dumps(rec)
+        else:  # splice the already-encoded output in, instead of encoding it twice
+            rec.pop("output", None)
+            text = dumps(rec)[:-1] + ',"output":' + output_json + "}"
+        outcome = self.write(lambda: self.store.checkpoint(self.run_id, self.token, idem, text))
+        if outcome == "lost":
+            raise LeaseLost(self.run_id)
+        if outcome == "canceled":
+            raise RunCanceled(self.run_id)
+        self.tasks[idem] = text
+        self.recovering = False  # past the point where the lost execution could have been
+
+    def suspend(self, wake_at: float | None, reason: str, idem: str = "",
+                rec: TaskRecord | None = None, *, message: bool = True) -> None:
+        """Raise :class:`Suspend`; the executor writes ``rec`` with the suspension.
+
+        ``wake_at`` (epoch seconds) is when the run is due; ``None``: when a dispatched task wakes
+        it (checked after ``dispatch_check_s``). ``message=False``: something else (a task's own
+        retry message) is due at ``wake_at``; the run only checks on it a grace period later.
+        """
+        raise Suspension(wake_at, reason, idem, rec, message)
+
+    def log(self, level: str, message: str, data: dict[str, Any]) -> None:
+        """``io.logger``: store a log line unless an earlier execution did (replay)."""
+        if self.replayed < self.settled:
+            return  # an earlier execution logged this line already
+        entry = {"level": level, "message": str(message), "at": time.time()}
+        if data:
+            try:
+                entry["data"] = json.loads(dumps(data))
+            except (TypeError, ValueError):
+                entry["data"] = {k: repr(v) for k, v in data.items()}
+        self.write(lambda: self.store.log(self.run_id, dumps(entry)))
+
+    def write(self, call: Callable[[], T]) -> T:
+        """``call()`` (a store write of this execution), retried in place while the store errs
+        transiently and this execution's lease lasts (:meth:`Executor.write`).
+
+        Raises:
+            StoreUnavailable: the store stayed away past the lease.
+        """
+        return self.executor.write(self.keys[3], call, self.run_id)
+
+    def send_task(self, integ: Integration, qname: str, idem: str, attempt: int,
+                  rec: TaskRecord) -> None:
+        """Publish attempt ``attempt`` (1-based) of dispatched task ``idem``."""
+        self.executor.send_task(integ, qname, self.run_id, idem, attempt, rec)
+
+    def send_event(self, name: str, payload: Any, *, id: str | None,
+                   deliver_at: datetime | None) -> list[str]:
+        """Send an event through the run's client; returns the started run ids."""
+        handles = self.client.send_event(name, payload, id=id, deliver_at=deliver_at)
+        return [h.id for h in handles]
+
+    def _enter(self, key: str) -> str:
+        if not isinstance(key, str) or not key:
+            raise ValidationError(f"a task key must be a non-empty string, got {key!r}")
+        parent = self._parents[-1] if self._parents else None
+        idem = idempotency_key(self.run_id, parent, key)
+        if idem in self._seen:
+            raise DuplicateTaskKeyError(
+                f"task key {key!r} used twice under the same parent in one execution"
+            )
+        self._seen.add(idem)
+        return idem
+
+    def _record(self, idem: str) -> TaskRecord | None:
+        raw = self.tasks.get(idem)
+        if raw is None:
+            return None
+        self.replayed += 1  # a record an earlier execution wrote: we are still replaying
+        if isinstance(raw, dict):
+            return cast("TaskRecord", raw)
+        rec: TaskRecord = _decode_record(raw)[0]
+        self.tasks[idem] = rec
+        return rec
+
+    def _replayed(self, key: str, rec: TaskRecord) -> Any:
+        if rec["status"] == COMPLETED:
+            return rec.get("output")
+        raise TaskFailedError(key, rec.get("error") or {})
+
+    # -- the task state machine (Runtime, as io sees it) -------------------------------------
+
+    def run_inline(
+        self,
+        key: str,
+        callback: Callable[..., Any],
+        *,
+        name: str | None = None,
+        icon: str | None = None,
+        params: Any = None,
+        properties: list[dict[str, Any]] | None = None,
+        retry: RetryOptions | None = None,
+        delay_until: datetime | float | None = None,
+        redact: list[str] | None = None,
+        on_error: Callable[..., Any] | None = None,
+        integration: Integration | None = None,
+    ) -> Any:
+        """``io.run_task``: replay a settled task, or run ``callback(task, io)`` now, record
+        it, and retry or fail it by policy (see :meth:`IO.run_task` for the options;
+        ``integration``: whose ``on_error`` applies after the task's own)."""
+        idem = self._enter(key)
+        rec = self._record(idem)
+        if rec is not None and rec["status"] in TASK_READY_STATES:
+            return self._replayed(key, rec)
+        now = time.time()
+        if rec is None:
+            rec = {
+                "key": key, "idem": idem, "parent": self._parents[-1] if self._parents else None,
+                "kind": "inline", "name": name or key, "icon": icon, "status": PENDING,
+                "attempts": 0, "params": _redact(params, redact), "properties": properties or [],
+                "created_at": now,
+            }
+            due = epoch_s(delay_until)
+            if due is not None and due > now:
+                rec["status"], rec["retry_at"], rec["wait"] = WAITING, due, "delay_until"
+                self.suspend(due, f"delay_until of task {key!r}", idem, rec)
+        elif rec.get("retry_at") and rec["retry_at"] > now:
+            self.suspend(rec["retry_at"], f"retry of task {key!r}")
+        rec["attempts"] += 1
+        rec["status"] = RUNNING
+        rec.pop("retry_at", None)
+        if self.recovering:  # a lost execution may have run this callback already
+            rec["rerun_after_loss"] = True
+        info = TaskInfo(self.run_id, key, idem, rec["name"], rec["attempts"], params,
+                        rec["properties"])
+        started = time.time()
+        self._parents.append(idem)
+        try:
+            output = resolve(call_with(callback, info, self.io))
+            if isinstance(output, OperationResult):
+                rec["properties"] = [*rec["properties"], *output.properties]
+                output = output.output
+            text = encode_output(output, f"task {key!r}", self.settings.max_output_bytes)
+        except (Suspend, LeaseLost, RunCanceled):
+            raise
+        except Exception as err:  # noqa: BLE001 - recorded, then retried or failed
+            self._fail(key, idem, rec, err, info, retry, [on_error, integration and
+                       integration.on_error], started)
+        finally:
+            self._parents.pop()
+        rec["status"], rec["completed_at"] = COMPLETED, time.time()
+        rec["duration_ms"] = round((time.time() - started) * 1000, 3)
+        rec.pop("error", None)
+        self.checkpoint(idem, rec, text)
+        return json.loads(text)
+
+    def _fail(self, key: str, idem: str, rec: TaskRecord, err: Exception, info: TaskInfo,
+              retry: RetryOptions | None, hooks: list[Any], started: float) -> None:
+        now = time.time()
+        d = decide(err, record=rec, task=info, io=self.io, retry=retry, hooks=hooks,
+                   settings=self.settings, now=now)
+        erec = record_attempt_failure(rec, d, started, now)
+        if d.retry_at is None:
+            self.checkpoint(idem, rec)
+            raise TaskFailedError(key, erec) from d.error
+        self.suspend(d.retry_at, f"retry of task {key!r}", idem, rec)
+
+    def wait(self, key: str, seconds: float) -> None:
+        """``io.wait``: suspend until ``seconds`` after the wait was first reached."""
+        idem = self._enter(key)
+        rec = self._record(idem)
+        if rec is not None and rec["status"] == COMPLETED:
+            return
+        now = time.time()
+        if rec is None:
+            rec = {"key": key, "idem": idem, "parent": self._parents[-1] if self._parents else None,
+                   "kind": "wait", "name": f"wait {seconds:g}s", "icon": "clock",
+                   "status": WAITING, "attempts": 0, "params": {"seconds": seconds},
+                   "properties": [], "created_at": now, "retry_at": now + seconds}
+            self.suspend(now + seconds, f"wait {key!r}", idem, rec)
+        if rec["retry_at"] > now:
+            self.suspend(rec["retry_at"], f"wait {key!r}")
+        rec["status"], rec["attempts"], rec["completed_at"] = COMPLETED, 1, now
+        rec["output"] = None
+        rec.pop("retry_at", None)
+        self.checkpoint(idem, rec)
+
+    def dispatch(self, integ: Integration, qname: str, op: Operation[Any], key: str,
+                 params: dict[str, Any]) -> Any:
+        """An integration call: a Celery task on the integration's queue; the run waits."""
+        full = f"{integ.id}.{qname}"
+        model = op.validate(full, params)  # bad params: ValidationError now, before any HTTP
+        idem = self._enter(key)
+        rec = self._record(idem)
+        if rec is not None and rec["status"] in TASK_READY_STATES:
+            return self._replayed(key, rec)
+        now = time.time()
+        check = self.settings.dispatch_check_s
+        if rec is None:
+            call = model.model_dump(mode="json", exclude_unset=True)
+            rec = {
+                "key": key, "idem": idem, "parent": self._parents[-1] if self._parents else None,
+                "kind": "dispatched", "name": full, "display": op.display_name(model),
+                "icon": integ.icon, "status": PENDING, "attempts": 0,
+                "params": _redact(call, op.redact), "call": call,
+                "properties": op.display_properties(model), "connection": integ.connection_key,
+                "queue": integ.queue, "created_at": now, "dispatched_at": now,
+            }
+            self.checkpoint(idem, rec)
+            self.send_task(integ, qname, idem, 1, rec)
+            self.suspend(None, f"waiting for {full} {key!r}")
+        retry_at = rec.get("retry_at")
+        if rec["status"] == WAITING and retry_at:
+            if retry_at > now:
+                # the run is due at retry_at: it sends the attempt then if the retry is beyond
+                # the ETA window (resend_by_run), else it checks the task's own retry message
+                self.suspend(retry_at, f"retry of {full} {key!r}",
+                             message=bool(rec.get("resend_by_run")))
+            if rec.get("resend_by_run") or now - retry_at > self.grace_s:
+                self._redispatch(integ, qname, idem, rec, now)
+        elif now - float(rec.get("dispatched_at", 0)) > check:
+            self._redispatch(integ, qname, idem, rec, now)  # its message may be lost
+        self.suspend(None, f"waiting for {full} {key!r}")
+
+    def _redispatch(self, integ: Integration, qname: str, idem: str, rec: TaskRecord,
+                    now: float) -> None:
+        rec["dispatched_at"] = now
+        rec.pop("resend_by_run", None)
+        self.checkpoint(idem, rec)
+        self.send_task(integ, qname, idem, int(rec["attempts"]) + 1, rec)
+
+
+
+def _redact(params: Any, paths: list[str] | tuple[str, ...] | None) -> Any:
+    if params is None:
+        return None
+    try:
+        return redact(params, paths) if paths else json.loads(dumps(params))
+    except (TypeError, ValueError):
+        raise ValidationError("task params must be JSON-serializable") from None

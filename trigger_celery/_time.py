@@ -1,0 +1,36 @@
+"""Aware datetimes: the one place naive times become UTC and datetimes become epoch seconds.
+
+Public for integrations as :func:`trigger_celery.integration.utc_now` and
+:func:`trigger_celery.integration.aware`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import overload
+
+
+def utc_now() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def aware(at: datetime) -> datetime:
+    """``at`` unchanged if it has a time zone, else the same wall time taken as UTC."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+@overload
+def epoch_s(at: datetime | float) -> float: ...
+@overload
+def epoch_s(at: None) -> None: ...
+@overload
+def epoch_s(at: datetime | float | None) -> float | None: ...
+
+
+def epoch_s(at: datetime | float | None) -> float | None:
+    """Epoch seconds of ``at``: a datetime (naive means UTC), or a number taken as epoch seconds
+    already (returned as is); ``None`` stays ``None``."""
+    if at is None or isinstance(at, int | float):
+        return at
+    return aware(at).timestamp()
