@@ -37,6 +37,7 @@ from trigger_celery._jobs import (
     Job,
     filter_matches,
     make_job,
+    validate_published,
 )
 from trigger_celery._keys import new_run_id
 from trigger_celery._policy import error_record
@@ -186,8 +187,9 @@ class TriggerClient:
         """Start a run of ``job_id`` (Trigger.dev's ``job.invoke`` / ``client.trigger``).
 
         Parameters:
-            payload: JSON, or a pydantic model; validated against the job's schema when this
-                process defines the job.
+            payload: JSON, or a pydantic model; validated against the job's schema (its pydantic
+                model when this process defines the job, else the JSON schema a worker
+                published).
             idempotency_key: a second call with the same key (within ``idempotency_retention_s``)
                 returns the first run's handle and starts nothing.
 
@@ -206,6 +208,7 @@ class TriggerClient:
                 raise UnknownJobError(f"unknown job id {job_id!r}: not defined here, and no "
                                       "worker has published it")
             payload_json = _payload_json(payload, job_id)
+            validate_published(job_id, desc.get("schema"), json.loads(payload_json))
             version = desc["version"]
             queue = desc.get("queue") or queue
         idem = self.store.trigger_key(job_id, idempotency_key) if idempotency_key else None
