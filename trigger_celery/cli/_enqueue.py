@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from trigger_celery._errors import error_suffix
 from trigger_celery.cli._app import CLIError, console, err_console, handle_errors, load_client
 from trigger_celery.cli._app import parse_payload as _parse
 from trigger_celery.cli._timeline import print_timeline, status_line
@@ -54,8 +55,7 @@ def report(runs: list[Run]) -> None:
     bad = [r for r in runs if r.status != "SUCCESS"]
     if bad:
         r = bad[0]
-        why = f": {r.error.get('type')}: {r.error.get('message')}" if r.error else ""
-        raise CLIError(f"run {r.id} ended {r.status}{why}")
+        raise CLIError(f"run {r.id} ended {r.status}{error_suffix(r)}")
 
 
 @handle_errors

@@ -79,6 +79,8 @@ def _wait_detail(t: Task) -> str:
     head = f"wait {seconds:g} s" if isinstance(seconds, int | float) else "wait"
     if t.status == "COMPLETED" and t.completed_at is not None:
         return f"{head} · resumed at {_when(t.completed_at)} UTC"
+    if t.status == "CANCELED":
+        return f"[magenta]{head} · canceled with the run: it will not resume[/]"
     if due is not None:
         return f"[yellow]{head} · resumes at {_when(due)} UTC ({_relative(due)})[/]"
     return head

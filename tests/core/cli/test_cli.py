@@ -22,6 +22,7 @@ import redis
 from typer.testing import CliRunner
 
 from tests.support import ROOT, Worker
+from trigger_celery import RunFailedError
 from trigger_celery.cli import _dev, app
 
 APP = "tests.cli_app:client"
@@ -195,6 +196,33 @@ def test_runs_show_a_waiting_run_then_cancel_it(cli) -> None:
     assert _client().get_run(handle.id).status == "CANCELED"
     again = cli("runs", "cancel", handle.id)
     assert again.exit_code == 0 and "already finished: CANCELED" in again.stdout
+    after = cli("runs", "show", handle.id)
+    assert "CANCELED" in after.stdout and "resumes at" not in after.stdout
+    assert "wait 600 s · canceled with the run: it will not resume" in after.stdout
+    with pytest.raises(RunFailedError) as info:
+        handle.result(timeout=5)
+    assert str(info.value) == f"run {handle.id} ended CANCELED (canceled; it ran no further task)"
+
+
+def test_trigger_wait_on_a_run_canceled_meanwhile(cli) -> None:
+    import threading
+
+    def cancel_when_waiting() -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            runs = _client().list_runs(job_id="sleepy", status="WAITING")
+            if runs:
+                _client().cancel_run(runs[0].id)
+                return
+            time.sleep(0.05)
+
+    canceler = threading.Thread(target=cancel_when_waiting)
+    canceler.start()
+    result = cli("trigger", "sleepy", "--payload", '{"seconds": 600}', "--wait", "--timeout", "30")
+    canceler.join()
+    run_id = result.stdout.splitlines()[0].strip()
+    line = _one_error_line(result)
+    assert line == f"error: run {run_id} ended CANCELED (canceled; it ran no further task)"
 
 
 def test_runs_show_and_cancel_of_unknown_runs(cli) -> None:
