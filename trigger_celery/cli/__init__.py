@@ -6,7 +6,7 @@ The client is found with ``--app module:attr`` or ``TRIGGER_CELERY_APP`` (defaul
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -15,6 +15,27 @@ from trigger_celery.cli._app import DEFAULT_APP, console, handle_errors, load_cl
 from trigger_celery.cli._runs import runs_app
 
 __all__ = ["app", "main"]
+
+
+def _no_type_for_flags() -> None:
+    """typer 0.2x shows a type after every option in ``--help``, ``<bool>`` after flags too
+    (``--wait -w <bool>``), as if they took a value. A flag (or a counter) shows none."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+    if getattr(shown, "_flags_untyped", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        if self.is_flag or self.count:
+            return None
+        return shown(self, ctx)
+
+    display_type_rich._flags_untyped = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_no_type_for_flags()
 
 app = typer.Typer(
     name="trigger-celery",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
@@ -23,6 +24,8 @@ def list_runs(
     status: Annotated[str | None, typer.Option(
         "--status", "-s", help=f"Only this status: {', '.join(STATUSES)}.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many.")] = 20,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="A JSON array of the runs' records (without tasks and logs).")] = False,
 ) -> None:
     """Recent runs, newest first."""
     if status is not None:
@@ -30,10 +33,14 @@ def list_runs(
         if status not in STATUSES:
             raise CLIError(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
     runs = load_client().list_runs(job_id=job, status=status, limit=limit)
+    if as_json:
+        records = [r.model_dump(mode="json", exclude={"tasks", "logs"}) for r in runs]
+        print(json.dumps(records, indent=2, ensure_ascii=False))
+        return
     if not runs:
         console.print("no runs")
         return
-    console.print(runs_table(runs))
+    console.print(runs_table(runs, console.width))
 
 
 @runs_app.command("show")
@@ -45,7 +52,7 @@ def show(
     """A run's timeline: tasks with properties, attempts, errors, waits; logs; output."""
     run = load_client().get_run(run_id)
     if as_json:
-        console.print_json(run.model_dump_json())
+        print(run.model_dump_json(indent=2))
     else:
         print_timeline(run, console)
 

@@ -169,13 +169,34 @@ def print_timeline(run: Run, console: Console | None = None) -> None:
     (console or Console()).print(render(run))
 
 
-def runs_table(runs: list[Run]) -> Table:
-    table = Table()
+def _took(run: Run) -> str:
+    if run.finished_at is None or run.created_at is None:
+        return ""
+    return _ms((run.finished_at - run.created_at) * 1000)
+
+
+def runs_table(runs: list[Run], width: int = 80) -> Table:
+    """Runs as a borderless table that fits ``width`` columns (characters).
+
+    Always: the full run id (never cut, so it can be copied), status, job@version (wrapped when
+    long) and the creation time (UTC, ``MM-DD HH:MM:SS``). From 110 columns on: the duration
+    (creation to finish), executions and the event name too. ``runs list --json`` has it all.
+    """
+    wide = width >= 110
+    table = Table(box=None, pad_edge=False, padding=(0, 1), header_style="bold")
     table.add_column("run", no_wrap=True)
-    for name in ("job", "status", "created (UTC)", "finished (UTC)", "executions", "event"):
-        table.add_column(name)
+    table.add_column("status", no_wrap=True)
+    table.add_column("job", overflow="fold", ratio=1)
+    table.add_column("created UTC", no_wrap=True)
+    if wide:
+        table.add_column("took", no_wrap=True, justify="right")
+        table.add_column("execs", no_wrap=True, justify="right")
+        table.add_column("event", overflow="fold")
     for r in runs:
-        table.add_row(r.id, f"{r.job_id}@{r.job_version}", _styled(r.status),
-                      _date(r.created_at), _date(r.finished_at), str(r.executions),
-                      r.event_name or "")
+        created = (datetime.fromtimestamp(r.created_at, UTC).strftime("%m-%d %H:%M:%S")
+                   if r.created_at else "-")
+        row = [r.id, _styled(r.status), escape(f"{r.job_id}@{r.job_version}"), created]
+        if wide:
+            row += [_took(r), str(r.executions), escape(r.event_name or "")]
+        table.add_row(*row)
     return table

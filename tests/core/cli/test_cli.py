@@ -113,6 +113,14 @@ def test_bad_json_payload_is_one_red_line(cli, store_redis: redis.Redis) -> None
     assert _client().list_runs() == []  # nothing was started
 
 
+def test_help_shows_no_type_after_flags(cli) -> None:
+    for command in (["trigger"], ["dev"], ["runs", "list"]):
+        result = cli(*command, "--help", COLUMNS="120")
+        assert result.exit_code == 0, result.output
+        assert "<bool>" not in result.stdout, result.stdout
+    assert "<str>" in cli("trigger", "--help", COLUMNS="120").stdout  # options with values do
+
+
 def test_verbose_adds_the_traceback(cli) -> None:
     result = cli("--verbose", "trigger", "no-such-job")
     assert result.exit_code == 1
@@ -179,6 +187,22 @@ def test_runs_list_filters(cli) -> None:
     line = _one_error_line(cli("runs", "list", "--status", "DONE"))
     assert "unknown status 'DONE'" in line
 
+    narrow = cli("runs", "list", COLUMNS="80")
+    lines = narrow.stdout.splitlines()
+    assert lines and all(len(ln) <= 80 for ln in lines), narrow.stdout
+    assert "…" not in narrow.stdout  # nothing cut: full ids, statuses, jobs, times
+    for h in [*greets, sleepy]:
+        (row,) = [ln for ln in lines if h.id in ln]
+        assert row.split()[1] == client.get_run(h.id).status
+    assert "sleepy@1.0.0" in narrow.stdout and "greet@1.0.0" in narrow.stdout
+
+    as_json = cli("runs", "list", "--json", "--job", "greet")
+    records = json.loads(as_json.stdout)
+    assert [r["id"] for r in records] == [h.id for h in reversed(greets)]
+    assert records[0]["status"] == "SUCCESS" and records[0]["job_version"] == "1.0.0"
+    assert "tasks" not in records[0]
+    assert json.loads(cli("runs", "list", "--json", "--job", "nothing-here").stdout) == []
+
 
 def test_runs_show_a_waiting_run_then_cancel_it(cli) -> None:
     handle = _client().trigger("sleepy", {"seconds": 600})
@@ -188,8 +212,9 @@ def test_runs_show_a_waiting_run_then_cancel_it(cli) -> None:
     assert "WAITING" in shown.stdout and "long-nap" in shown.stdout
     assert "wait 600 s · resumes at" in shown.stdout and "(in 10 min)" in shown.stdout
 
-    as_json = cli("runs", "show", handle.id, "--json")
-    assert json.loads(as_json.stdout)["status"] == "WAITING"
+    as_json = cli("runs", "show", handle.id, "--json", COLUMNS="40")  # never wrapped
+    record = json.loads(as_json.stdout)
+    assert record["status"] == "WAITING" and record["tasks"][0]["key"] == "long-nap"
 
     canceled = cli("runs", "cancel", handle.id)
     assert canceled.exit_code == 0 and f"run {handle.id}: CANCELED" in canceled.stdout
