@@ -67,7 +67,8 @@ def _wait_status(run_id: str, statuses: set[str], timeout: float = 20) -> str:
 
 
 def _one_error_line(result) -> str:
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    lines = [ln for ln in result.stderr.splitlines()
+             if ln.strip() and not ln.startswith("store: ")]
     assert result.exit_code == 1, result.output
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ")
@@ -111,6 +112,23 @@ def test_bad_json_payload_is_one_red_line(cli, store_redis: redis.Redis) -> None
     missing = _one_error_line(cli("trigger", "greet", "--payload", "@/nonexistent/p.json"))
     assert "cannot read '/nonexistent/p.json'" in missing
     assert _client().list_runs() == []  # nothing was started
+
+
+def test_commands_name_their_store_and_never_fall_back_silently(
+        worker_env: dict[str, str], tmp_path: Path, cli) -> None:
+    shown = cli("runs", "list")
+    store = os.environ["TRIGGER_CELERY_REDIS_URL"]
+    assert f"store: {store} (TRIGGER_CELERY_REDIS_URL)" in shown.stderr.splitlines()
+    # Another terminal with nothing configured and no dev running in this folder: an error
+    # saying how to configure, not a silent redis://127.0.0.1:6379/0.
+    env = {k: v for k, v in worker_env.items() if not k.startswith("TRIGGER_CELERY_")}
+    env.update(TRIGGER_CELERY_APP=APP, TRIGGER_CELERY_DEV_DIR=str(tmp_path))
+    result = _cli_subprocess(env, "runs", "list")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"error: no store configured: TRIGGER_CELERY_REDIS_URL is not set and no "
+        f"`trigger-celery dev` runs in {tmp_path}; set TRIGGER_CELERY_REDIS_URL (e.g. "
+        "redis://127.0.0.1:6379/0) or start `trigger-celery dev` in this folder")
 
 
 def test_help_shows_no_type_after_flags(cli) -> None:
@@ -435,6 +453,8 @@ def test_dev_with_embedded_valkey_keeps_runs_across_restarts(
     _assert_all_gone(kids)
     assert (tmp_path / "valkey" / "appendonlydir").is_dir()
     assert not (tmp_path / "redis-url").exists()
+    stopped = _cli_subprocess(env, "runs", "show", run_id)  # dev stopped: no silent default
+    assert stopped.returncode == 1 and "no store configured" in stopped.stderr
 
     log = tmp_path / "dev-again.out"
     proc = _start_dev(env, log, "--no-beat")
@@ -442,6 +462,7 @@ def test_dev_with_embedded_valkey_keeps_runs_across_restarts(
         _wait_for(log, "Ctrl-C to stop", proc)
         shown = _cli_subprocess(env, "runs", "show", run_id)
         assert shown.returncode == 0, shown.stdout + shown.stderr
+        assert f"(the dev running in {tmp_path})" in shown.stderr
         assert "SUCCESS" in shown.stdout and '"Hello, Val!"' in shown.stdout
     finally:
         _ctrl_c(proc, log)
