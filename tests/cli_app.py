@@ -12,7 +12,13 @@ import os
 import redis
 from pydantic import BaseModel
 
-from trigger_celery import NonRetriableError, TriggerClient, event_trigger, invoke_trigger
+from trigger_celery import (
+    NonRetriableError,
+    RetryOptions,
+    TriggerClient,
+    event_trigger,
+    invoke_trigger,
+)
 from trigger_celery.integration import Integration, Namespace, TaskInfo, operation
 
 # Its own queue and key prefix: a worker's poller sends every due wake-up under its prefix to its
@@ -96,3 +102,16 @@ def pinged(payload, io, ctx):
                    integrations={"echo": echo})
 def notify(payload, io, ctx):
     return io.echo.messages.send("send", channel=payload["channel"], text=payload["text"])
+
+
+@client.define_job(id="flaky", version="1.0.0", trigger=invoke_trigger())
+def flaky(payload, io, ctx):
+    """Its task fails on the first attempt and succeeds on the second (0.2 s later)."""
+
+    def call(task):
+        if task.attempts == 1:
+            raise RuntimeError("provider hiccup")
+        return "ok"
+
+    return {"call": io.run_task("call", call, retry=RetryOptions(
+        limit=2, min_timeout_ms=200, randomize=False))}

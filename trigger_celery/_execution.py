@@ -28,6 +28,7 @@ from trigger_celery._errors import (
 )
 from trigger_celery._io import IO, RunCanceled, TaskRunner, encode_output
 from trigger_celery._keys import celery_task_id
+from trigger_celery._logging import run_finished
 from trigger_celery._policy import decide, error_record, record_attempt_failure
 from trigger_celery._store import Store, dumps
 from trigger_celery.integration import Integration, OperationResult, TaskInfo
@@ -253,7 +254,7 @@ class Executor:
         job = self.client.jobs.get(run["job_id"])
         if job is None:
             self._finish(run_id, token, "FAILURE", None, error_record(UnknownJobError(
-                f"this worker has no job {run['job_id']!r}")))
+                f"this worker has no job {run['job_id']!r}")), run)
             return
         if job.version != run.get("job_version"):
             logger.warning("run %s started with %s version %s; resuming with version %s",
@@ -274,14 +275,17 @@ class Executor:
             return
         except (LeaseLost, RunCanceled) as stop:
             logger.info("run %s: execution stopped (%s)", run_id, type(stop).__name__)
+            if isinstance(stop, RunCanceled):
+                run_finished(run_id, job.id, run.get("job_version"), "CANCELED", None,
+                             executions=int(run.get("executions", 0)))
             return
         except Exception as err:  # noqa: BLE001 - the run fails; the worker goes on
             rec = error_record(err)
             if not isinstance(err, TriggerCeleryError) or isinstance(err, ValidationError):
                 rec["stack"] = "".join(traceback.format_exception(err))[-8000:]
-            self._finish(run_id, token, "FAILURE", None, rec)
+            self._finish(run_id, token, "FAILURE", None, rec, run)
             return
-        self._finish(run_id, token, "SUCCESS", text, None)
+        self._finish(run_id, token, "SUCCESS", text, None, run)
 
     def _suspend(self, x: RunExecution, s: _Suspension) -> None:
         for hook in self.before_suspend:
@@ -310,13 +314,20 @@ class Executor:
                           queue=x.run.get("queue", ""))
 
     def _finish(self, run_id: str, token: str, status: str, output: str | None,
-                error: dict[str, Any] | None) -> None:
+                error: dict[str, Any] | None, fields: dict[str, str]) -> None:
+        """Record the run's end (``fields``: its hash as loaded) and log its outcome."""
         run, tasks, logs, lease = self.store.run_keys(run_id)
-        self.store.script(
+        now = time.time()
+        done = self.store.script(
             "finish", [run, tasks, logs, lease, self.store.schedule_key],
-            [token, run_id, status, output or "", dumps(error) if error else "", time.time(),
+            [token, run_id, status, output or "", dumps(error) if error else "", now,
              self.settings.run_retention_s],
         )
+        if done:
+            created = fields.get("created_at")
+            run_finished(run_id, fields.get("job_id", "?"), fields.get("job_version"), status,
+                         error, executions=int(fields.get("executions", 0)),
+                         created_at=float(created) if created else None, now=now)
 
     # -- dispatched task attempts ------------------------------------------------------------
 
@@ -378,11 +389,11 @@ class Executor:
         now = time.time()
         d = decide(err, record=rec, task=info, io=None, retry=integ.retry,
                    hooks=[integ.on_error], settings=self.settings, now=now)
-        erec = record_attempt_failure(rec, d, started, now)
+        job_id = self.store.redis.hget(self.store.run_key(run_id), "job_id") or "?"
+        record_attempt_failure(rec, d, started, now, run_id=run_id, job_id=str(job_id))
         if d.retry_at is None:
             rec.pop("call", None)
             self._settle(run_id, idem, token, dumps(rec), True)
-            logger.info("task %s of run %s failed for good: %s", rec["name"], run_id, erec)
             return "failed"
         in_window = d.retry_at - now <= self.settings.eta_window_s
         rec["dispatched_at"] = d.retry_at

@@ -301,6 +301,7 @@ class TaskRunner:
 
     # provided by RunExecution
     run_id: str
+    run: dict[str, str]
     client: Any
     settings: Settings
     grace_s: float
@@ -418,7 +419,8 @@ class TaskRunner:
         now = time.time()
         d = decide(err, record=rec, task=info, io=self.io, retry=retry, hooks=hooks,
                    settings=self.settings, now=now)
-        erec = record_attempt_failure(rec, d, started, now)
+        erec = record_attempt_failure(rec, d, started, now, run_id=self.run_id,
+                                      job_id=self.run.get("job_id", ""))
         if d.retry_at is None:
             self.checkpoint(idem, rec)
             raise TaskFailedError(key, erec) from d.error

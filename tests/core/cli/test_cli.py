@@ -316,6 +316,54 @@ def test_dispatched_task_shows_name_and_properties(cli) -> None:
 # -- worker and beat -------------------------------------------------------------------------
 
 
+def _log_lines(worker: Worker, text: str, timeout: float = 10) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = [ln for ln in worker.output().splitlines() if text in ln]
+        if lines or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.1)
+
+
+def test_worker_logs_run_outcomes_and_failed_attempts(cli, cli_worker: Worker) -> None:
+    client = _client()
+    ok = client.trigger("flaky", {})
+    assert ok.result(timeout=20) == {"call": "ok"}
+    (retry,) = _log_lines(cli_worker, f"of run {ok.id} job flaky attempt 1 failed")
+    assert "task 'call' (call)" in retry and "RuntimeError: provider hiccup" in retry
+    assert "; next attempt 2 at 20" in retry and "Z (in 0.2 s)" in retry
+    (done,) = _log_lines(cli_worker, f"run {ok.id} job flaky@1.0.0 SUCCESS in ")
+    assert "(executions 2)" in done
+
+    failed = client.trigger("gated", {"tag": "logs"})
+    _wait_status(failed.id, {"FAILURE"})
+    (attempt,) = _log_lines(cli_worker, f"of run {failed.id} job gated attempt 1 failed")
+    assert "NonRetriableError: gate logs is closed; no further attempt" in attempt
+    (end,) = _log_lines(cli_worker, f"run {failed.id} job gated@1.0.0 FAILURE")
+    assert "TaskFailedError: task 'gate' failed" in end
+
+
+def test_worker_logs_json_lines(worker_env: dict[str, str], start_worker) -> None:
+    from trigger_celery import TriggerClient
+
+    w = start_worker("tests.cli_app", name="json", CLI_TESTS_QUEUE="cli-json",
+                     TRIGGER_CELERY_KEY_PREFIX="tcjson", TRIGGER_CELERY_LOG_FORMAT="json",
+                     ECHO_TOKEN="x")
+    enqueuer = TriggerClient("json-enqueuer", key_prefix="tcjson")  # through the registry
+    handle = enqueuer.trigger("flaky", {})
+    assert handle.result(timeout=20) == {"call": "ok"}
+    _log_lines(w, '"run_finished"')
+    records = [json.loads(ln) for ln in w.output().splitlines() if ln.startswith("{")]
+    assert records and all("time" in r and "level" in r for r in records)
+    ours = [r for r in records if r.get("run_id") == handle.id]
+    retry = next(r for r in ours if r.get("event") == "task_retry")
+    assert retry["job_id"] == "flaky" and retry["task_key"] == "call" and retry["attempt"] == 1
+    assert retry["error_type"] == "RuntimeError" and retry["error"] == "provider hiccup"
+    assert retry["next_attempt"] == 2 and retry["next_attempt_at"].endswith("Z")
+    finished = next(r for r in ours if r.get("event") == "run_finished")
+    assert finished["status"] == "SUCCESS" and finished["executions"] == 2
+
+
 def test_worker_and_beat_exec_celery_with_extra_args(cli, monkeypatch) -> None:
     calls: list[tuple[list[str], dict[str, str]]] = []
     monkeypatch.setattr(_dev, "_exec", lambda argv, env: calls.append((argv, env)))
