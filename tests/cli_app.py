@@ -48,6 +48,8 @@ class Messages(Namespace):
                properties=lambda p: [{"label": "Channel", "text": p.channel}])
     def send(client: str, params: SendMessage, task: TaskInfo) -> dict:
         # The credential is used (so a missing one fails) but never returned.
+        if params.text.startswith("flaky") and task.attempts == 1:
+            raise RuntimeError("echo hiccup")  # retried 0.2 s later (Echo.retry)
         return {"sent": params.text, "channel": params.channel, "authenticated": bool(client)}
 
 
@@ -56,6 +58,7 @@ class Echo(Integration):
     icon = "echo"
     namespaces = (Messages,)
     credential_env = "ECHO_TOKEN"
+    retry = RetryOptions(limit=2, min_timeout_ms=200, randomize=False)
 
     def create_client(self, credential: str) -> str:
         return credential

@@ -180,6 +180,15 @@ class _Suspension(Suspend):
         self.message = message
 
 
+def task_reprs(run_id: str, attempt: int, rec: dict[str, Any]) -> dict[str, str]:
+    """What Flower shows of a dispatched task's attempt instead of its ids: ``argsrepr``
+    ``('Send hi to #general')`` (display name, else task name) and ``kwargsrepr``
+    ``{Channel=#general} run=run_… key='send' attempt=2`` (display properties)."""
+    shown = ", ".join(f"{p.get('label')}={p.get('text')}" for p in rec.get("properties", []))
+    return {"argsrepr": f"({rec.get('display') or rec.get('name')!r})",
+            "kwargsrepr": f"{{{shown}}} run={run_id} key={rec.get('key')!r} attempt={attempt}"}
+
+
 class Executor:
     """Runs executions and dispatched task attempts for one :class:`TriggerClient`."""
 
@@ -212,7 +221,6 @@ class Executor:
         """Publish a dispatched task's attempt. The message carries ids only: params live in the
         run's task record, credentials on the worker; Flower shows the display properties."""
         task = self.client.operation_celery_task(integ, qname)
-        shown = ", ".join(f"{p.get('label')}={p.get('text')}" for p in rec.get("properties", []))
         opts: dict[str, Any] = {}
         if eta_s is not None and eta_s > time.time():
             opts["countdown"] = eta_s - time.time()
@@ -220,9 +228,7 @@ class Executor:
             kwargs={"run_id": run_id, "idem": idem, "attempt": attempt,
                     "connection": integ.connection_key},
             task_id=celery_task_id(idem, attempt), queue=integ.queue,
-            argsrepr=f"({rec.get('display') or rec.get('name')!r})",
-            kwargsrepr=f"{{{shown}}} run={run_id} key={rec.get('key')!r} attempt={attempt}",
-            **opts,
+            **task_reprs(run_id, attempt, rec), **opts,
         )
 
     # -- run executions ----------------------------------------------------------------------
@@ -416,6 +422,7 @@ class Executor:
             eta=datetime.fromtimestamp(retry_at, UTC), max_retries=None,
             kwargs={"run_id": run_id, "idem": idem, "attempt": attempt,
                     "connection": integ.connection_key},
+            **task_reprs(run_id, attempt, rec),  # else Flower shows the raw ids of a retry
         )
 
     def _settle(self, run_id: str, idem: str, token: str, rec_json: str, wake: bool) -> None:
