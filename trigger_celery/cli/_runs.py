@@ -9,6 +9,7 @@ import typer
 
 from trigger_celery._store import FINISHED
 from trigger_celery.cli._app import CLIError, console, handle_errors, load_client
+from trigger_celery.cli._queues import unconsumed_note
 from trigger_celery.cli._timeline import print_timeline, runs_table
 
 STATUSES = ("QUEUED", "EXECUTING", "WAITING", "SUCCESS", "FAILURE", "CANCELED")
@@ -50,11 +51,13 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="The run's record as JSON.")] = False,
 ) -> None:
     """A run's timeline: tasks with properties, attempts, errors, waits; logs; output."""
-    run = load_client().get_run(run_id)
+    client = load_client()
+    run = client.get_run(run_id)
     if as_json:
         print(run.model_dump_json(indent=2))
     else:
-        print_timeline(run, console)
+        note = unconsumed_note(client, run)
+        print_timeline(run, console, [note] if note else None)
 
 
 @runs_app.command("cancel")

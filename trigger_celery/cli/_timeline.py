@@ -111,9 +111,10 @@ def _add_task_details(node: Tree, t: Task) -> None:
                  f"{escape(str(t.error.get('message')))}[/]")
 
 
-def render(run: Run) -> Tree:
-    """The run as a rich ``Tree``: header, tasks nested under parents with their attempts,
-    errors and waits, then logs, output and error."""
+def render(run: Run, notes: list[str] | None = None) -> Tree:
+    """The run as a rich ``Tree``: header, ``notes`` (plain text, in yellow: e.g. that no worker
+    consumes its queue), tasks nested under parents with their attempts, errors and waits, then
+    logs, output and error."""
     took = ""
     if run.finished_at and run.created_at:
         took = f" in {run.finished_at - run.created_at:.2f} s"
@@ -128,6 +129,8 @@ def render(run: Run) -> Tree:
     if run.status == "WAITING" and run.wake_at:
         root.add(f"[yellow]waiting[/] ({escape(str(run.wait_reason))}) until "
                  f"{_when(run.wake_at)} UTC ({_relative(run.wake_at)})")
+    for note in notes or []:
+        root.add(f"[yellow]{escape(note)}[/]")
     tasks = root.add(f"[bold]tasks[/] ({len(run.tasks)})")
     nodes: dict[str | None, Tree] = {None: tasks}
     for t in run.tasks:
@@ -165,8 +168,10 @@ def status_line(run: Run) -> str:
     return text + f" · {done}/{len(run.tasks)} tasks done"
 
 
-def print_timeline(run: Run, console: Console | None = None) -> None:
-    (console or Console()).print(render(run))
+def print_timeline(run: Run, console: Console | None = None,
+                   notes: list[str] | None = None) -> None:
+    """Print :func:`render`'s tree of ``run`` (with ``notes``) on ``console``."""
+    (console or Console()).print(render(run, notes))
 
 
 def _took(run: Run) -> str:

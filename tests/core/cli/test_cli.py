@@ -268,6 +268,25 @@ def test_trigger_wait_on_a_run_canceled_meanwhile(cli) -> None:
     assert line == f"error: run {run_id} ended CANCELED (canceled; it ran no further task)"
 
 
+def test_a_run_queued_where_no_worker_consumes_says_so(cli) -> None:
+    idle = "tests.cli_idle_app:client"
+    result = cli("trigger", "idle", "--wait", "--timeout", "4", app_spec=idle)
+    assert result.exit_code == 1
+    run_id = result.stdout.splitlines()[0].strip()
+    note = ("no worker consumes queue 'cli-idle' (1 message waiting): the run starts when one "
+            "does; start one with `trigger-celery worker -Q cli-idle`")
+    assert f"run {run_id}: {note}" in result.stderr  # said while waiting, once
+    assert result.stderr.count(note) == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: run {run_id} not finished after 4 s (still QUEUED: {note})")
+    shown = cli("runs", "show", run_id, app_spec=idle, COLUMNS="300")
+    assert shown.exit_code == 0 and "QUEUED" in shown.stdout
+    assert " ".join(shown.stdout.split()).count(note) == 1
+    # A queued run on a consumed queue gets no such note.
+    greet = cli("runs", "show", _client().trigger("greet", {"name": "q"}).id)
+    assert "no worker consumes" not in greet.stdout
+
+
 def test_runs_show_and_cancel_of_unknown_runs(cli) -> None:
     assert "no run 'run_nope'" in _one_error_line(cli("runs", "show", "run_nope"))
     assert "no run 'run_nope'" in _one_error_line(cli("runs", "cancel", "run_nope"))
