@@ -8,6 +8,7 @@ operation, ``echo.messages.send``, is dispatched as its own Celery task like Git
 from __future__ import annotations
 
 import os
+import time
 
 import redis
 from pydantic import BaseModel
@@ -118,3 +119,12 @@ def flaky(payload, io, ctx):
 
     return {"call": io.run_task("call", call, retry=RetryOptions(
         limit=2, min_timeout_ms=200, randomize=False))}
+
+
+@client.define_job(id="slowpoke", version="1.0.0", trigger=invoke_trigger())
+def slowpoke(payload, io, ctx):
+    """A slow inline task, then a second one that counts its calls in ``side:<tag>:after``."""
+    tag = payload["tag"]
+    io.run_task("slow", lambda: time.sleep(payload.get("seconds", 3)) or "slept",
+                properties=[{"label": "Tag", "text": tag}])
+    return io.run_task("after", lambda: side.incr(f"side:{tag}:after"))

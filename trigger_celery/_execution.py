@@ -63,13 +63,26 @@ class Context:
     created_at: float
 
 
+#: An inline task whose callback runs longer than this (seconds) is written to its run's hash
+#: (field ``running_task``) by the lease thread, so ``runs show`` shows it while it runs.
+RUNNING_TASK_AFTER_S = 0.5
+
+
 class LeaseKeeper:
     """One thread per process renewing the leases of executions in progress (every third of
-    ``lease_s``). A lease that could not be renewed is marked lost."""
+    ``lease_s``). A lease that could not be renewed is marked lost.
+
+    The same thread publishes the inline task in flight of each execution once its callback has
+    run :data:`RUNNING_TASK_AFTER_S`: the task's record (status ``RUNNING``, ``started_at`` in
+    epoch seconds) as JSON in the run hash's ``running_task`` field. Fast tasks cost no write.
+    """
 
     def __init__(self, store: Store):
         self.store = store
         self.lease_ms = int(store.settings.lease_s * 1000)
+        #: run hash key -> stack of (task record, started epoch s) of inline callbacks running
+        self.running: dict[str, list[tuple[dict[str, Any], float]]] = {}
+        self._published: dict[str, tuple[str, int]] = {}
         self._held: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -90,8 +103,14 @@ class LeaseKeeper:
             self._held.pop(key, None)
 
     def _loop(self) -> None:
+        every = self.store.settings.lease_s / 3
+        next_renewal = time.monotonic() + every
         while True:
-            time.sleep(self.store.settings.lease_s / 3)
+            time.sleep(min(RUNNING_TASK_AFTER_S, every))
+            self._publish_running()
+            if time.monotonic() < next_renewal:
+                continue
+            next_renewal = time.monotonic() + every
             with self._lock:
                 held = list(self._held.items())
             for key, (token, run_id) in held:
@@ -99,6 +118,25 @@ class LeaseKeeper:
                     self.store.renew(key, token, self.lease_ms, run_id)
                 except Exception:  # Redis away: the next round tries again
                     logger.warning("lease renewal failed for %s", key, exc_info=True)
+
+    def _publish_running(self) -> None:
+        now = time.time()
+        for gone in set(self._published) - set(self.running):
+            self._published.pop(gone, None)
+        for run_key, stack in list(self.running.items()):
+            try:
+                rec, started = stack[-1]
+            except IndexError:
+                continue
+            mark = (str(rec.get("idem")), int(rec.get("attempts", 0)))
+            if now - started < RUNNING_TASK_AFTER_S or self._published.get(run_key) == mark:
+                continue
+            try:
+                self.store.redis.hset(run_key, "running_task",
+                                      dumps({**rec, "started_at": started}))
+                self._published[run_key] = mark
+            except Exception:  # noqa: BLE001 - only a display hint; the next round tries again
+                logger.debug("could not publish the running task of %s", run_key, exc_info=True)
 
 
 class RunExecution(TaskRunner):

@@ -302,6 +302,8 @@ class TaskRunner:
     # provided by RunExecution
     run_id: str
     run: dict[str, str]
+    keys: tuple[str, str, str, str]
+    executor: Any
     client: Any
     settings: Settings
     grace_s: float
@@ -395,6 +397,8 @@ class TaskRunner:
                         rec["properties"])
         started = time.time()
         self._parents.append(idem)
+        running = self.executor.leases.running.setdefault(self.keys[0], [])
+        running.append((rec, started))  # the lease thread shows it if it runs long
         try:
             output = resolve(_call_with(callback, info, self.io))
             if isinstance(output, OperationResult):
@@ -408,6 +412,9 @@ class TaskRunner:
                        integration.on_error], started)
         finally:
             self._parents.pop()
+            running.pop()
+            if not running:
+                self.executor.leases.running.pop(self.keys[0], None)
         rec.update(status="COMPLETED", completed_at=time.time(),
                    duration_ms=round((time.time() - started) * 1000, 3))
         rec.pop("error", None)

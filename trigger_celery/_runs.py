@@ -35,6 +35,9 @@ class Task(BaseModel):
     errors: list[dict[str, Any]] = []
     retry_at: float | None = None
     created_at: float | None = None
+    #: When the attempt in flight started (epoch seconds): set on an inline task whose callback
+    #: is running now (``status`` RUNNING), shown once it has run half a second.
+    started_at: float | None = None
     completed_at: float | None = None
     duration_ms: float | None = None
     #: The task ran in an execution that took over from a lost one (its worker died) before
@@ -98,6 +101,14 @@ class Run(BaseModel):
         recs = sorted((json.loads(v) for v in tasks.values()),
                       key=lambda r: r.get("created_at") or 0)
         finished = h["status"] in FINISHED
+        running = h.get("running_task")
+        if running and h["status"] == "EXECUTING":  # an inline callback in flight (LeaseKeeper)
+            rec = json.loads(running)
+            known = [i for i, r in enumerate(recs) if r.get("idem") == rec.get("idem")]
+            if not known:
+                recs.append(rec)
+            elif recs[known[0]].get("status") not in ("COMPLETED", "ERRORED"):
+                recs[known[0]] = rec
         if finished:  # nothing is pending any more: tasks left unfinished were canceled
             for r in recs:
                 if r.get("status") in ("PENDING", "RUNNING", "WAITING"):

@@ -63,14 +63,24 @@ def show(
 @runs_app.command("cancel")
 @handle_errors
 def cancel(run_id: Annotated[str, typer.Argument(help="The run's id.")]) -> None:
-    """Cancel a run that has not finished (a finished run stays as it is)."""
+    """Cancel a run that has not finished (a finished run stays as it is).
+
+    An execution in progress is not interrupted: the task running now finishes, and the run
+    stops at its next task."""
     client = load_client()
-    before = client.get_run(run_id).status
+    run = client.get_run(run_id)
+    before = run.status
     after = client.cancel_run(run_id)
     if before in FINISHED:
         console.print(f"run {run_id} had already finished: {after}")
-    else:
-        console.print(f"run {run_id}: {after}")
+        return
+    console.print(f"run {run_id}: {after}")
+    if before == "EXECUTING":  # an execution is in progress; cancel cannot interrupt a callback
+        running = [t for t in run.tasks if t.status == "RUNNING"]
+        now = (f": task {running[-1].key!r} is running now and finishes first"
+               if running else "")
+        console.print(f"an execution is in progress{now}; the run stops at its next task "
+                      "(no task starts after this)", soft_wrap=True, markup=False)
 
 
 @runs_app.command("reset-task")

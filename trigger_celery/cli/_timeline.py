@@ -102,6 +102,9 @@ def _add_task_details(node: Tree, t: Task) -> None:
         took = f" in {_ms(t.duration_ms)}" if t.duration_ms is not None else ""
         node.add(f"[green]attempt {t.attempts} succeeded{took}[/] at {_when(t.completed_at)}"
                  + (f" · output {_short(t.output)}" if t.output is not None else ""))
+    if t.status == "RUNNING" and t.started_at is not None:
+        node.add(f"[cyan]attempt {t.attempts} running since {_when(t.started_at)} UTC "
+                 f"({_relative(t.started_at)})[/]")
     if t.kind != "wait" and t.status == "WAITING" and t.retry_at:
         reason = "deferred by on_error" if t.deferrals else "retry"
         node.add(f"[yellow]{reason}: next attempt at {_when(t.retry_at)} UTC "

@@ -287,6 +287,31 @@ def test_a_run_queued_where_no_worker_consumes_says_so(cli) -> None:
     assert "no worker consumes" not in greet.stdout
 
 
+def test_an_inline_task_in_flight_shows_and_cancel_says_when_the_run_stops(
+        cli, store_redis: redis.Redis) -> None:
+    handle = _client().trigger("slowpoke", {"tag": "fly", "seconds": 4})
+    deadline = time.monotonic() + 20
+    while "running since" not in (shown := cli("runs", "show", handle.id, COLUMNS="200")).stdout:
+        assert time.monotonic() < deadline, shown.stdout
+        time.sleep(0.1)
+    out = shown.stdout
+    assert "EXECUTING" in out and "RUNNING   slow" in out and "Tag: fly" in out
+    assert "attempt 1 running since" in out
+    record = json.loads(cli("runs", "show", handle.id, "--json").stdout)
+    (slow,) = record["tasks"]
+    assert slow["status"] == "RUNNING" and slow["started_at"] > record["created_at"]
+
+    canceled = cli("runs", "cancel", handle.id, COLUMNS="200")
+    assert canceled.exit_code == 0, canceled.output
+    assert f"run {handle.id}: CANCELED" in canceled.stdout
+    assert ("an execution is in progress: task 'slow' is running now and finishes first; the "
+            "run stops at its next task (no task starts after this)") in canceled.stdout
+    time.sleep(5)  # the callback ends; the next task must not start
+    assert store_redis.get("side:fly:after") is None
+    after = cli("runs", "show", handle.id)
+    assert "CANCELED" in after.stdout and "running since" not in after.stdout
+
+
 def test_runs_show_and_cancel_of_unknown_runs(cli) -> None:
     assert "no run 'run_nope'" in _one_error_line(cli("runs", "show", "run_nope"))
     assert "no run 'run_nope'" in _one_error_line(cli("runs", "cancel", "run_nope"))
