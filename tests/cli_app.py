@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import UTC, datetime, timedelta
 
 import redis
 from pydantic import BaseModel
 
 from trigger_celery import (
     NonRetriableError,
+    OnErrorResult,
     RetryOptions,
     TriggerClient,
     event_trigger,
@@ -51,6 +53,8 @@ class Messages(Namespace):
         # The credential is used (so a missing one fails) but never returned.
         if params.text.startswith("flaky") and task.attempts == 1:
             raise RuntimeError("echo hiccup")  # retried 0.2 s later (Echo.retry)
+        if params.text.startswith("later") and task.attempts == 1:
+            raise RuntimeError("later please")  # deferred 10 minutes by Echo.on_error
         return {"sent": params.text, "channel": params.channel, "authenticated": bool(client)}
 
 
@@ -63,6 +67,11 @@ class Echo(Integration):
 
     def create_client(self, credential: str) -> str:
         return credential
+
+    def on_error(self, error, task, io):
+        if "later please" in str(error):
+            return OnErrorResult(retry_at=datetime.now(UTC) + timedelta(minutes=10))
+        return None
 
 
 echo = Echo()
@@ -128,3 +137,16 @@ def slowpoke(payload, io, ctx):
     io.run_task("slow", lambda: time.sleep(payload.get("seconds", 3)) or "slept",
                 properties=[{"label": "Tag", "text": tag}])
     return io.run_task("after", lambda: side.incr(f"side:{tag}:after"))
+
+
+@client.define_job(id="backoff", version="1.0.0", trigger=invoke_trigger())
+def backoff(payload, io, ctx):
+    """Its task fails once, then waits 10 minutes to retry (unless someone says retry-now)."""
+
+    def call(task):
+        if task.attempts == 1:
+            raise RuntimeError("try later")
+        return task.attempts
+
+    return {"attempts": io.run_task("call", call, retry=RetryOptions(
+        limit=2, min_timeout_ms=600_000, max_timeout_ms=600_000, randomize=False))}

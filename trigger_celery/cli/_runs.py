@@ -10,7 +10,7 @@ import typer
 from trigger_celery._store import FINISHED
 from trigger_celery.cli._app import CLIError, console, handle_errors, load_client
 from trigger_celery.cli._queues import unconsumed_note
-from trigger_celery.cli._timeline import print_timeline, runs_table
+from trigger_celery.cli._timeline import _relative, _when, print_timeline, runs_table
 
 STATUSES = ("QUEUED", "EXECUTING", "WAITING", "SUCCESS", "FAILURE", "CANCELED")
 
@@ -92,3 +92,17 @@ def reset_task(
     """Clear a failed task (and the parents its failure failed) so the run runs it again."""
     cleared = load_client().reset_task(run_id, key)
     console.print(f"run {run_id}: cleared {', '.join(cleared)}; the run will run them again")
+
+
+@runs_app.command("retry-now")
+@handle_errors
+def retry_now(
+    run_id: Annotated[str, typer.Argument(help="The run's id.")],
+    key: Annotated[str, typer.Argument(help="The key of the task waiting on backoff.")],
+) -> None:
+    """Run the next attempt of a task waiting on backoff now, not at its retry time."""
+    from trigger_celery._steer import retry_now as move
+
+    before = move(load_client(), run_id, key)
+    console.print(f"run {run_id}: task {key!r} runs its next attempt now (it was due at "
+                  f"{_when(before)} UTC, {_relative(before)})", soft_wrap=True, markup=False)

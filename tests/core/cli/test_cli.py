@@ -312,6 +312,34 @@ def test_an_inline_task_in_flight_shows_and_cancel_says_when_the_run_stops(
     assert "CANCELED" in after.stdout and "running since" not in after.stdout
 
 
+def test_retry_now_runs_a_task_waiting_on_backoff_at_once(cli) -> None:
+    handle = _client().trigger("backoff", {})
+    _wait_status(handle.id, {"WAITING"})
+    shown = cli("runs", "show", handle.id)
+    assert "retry: next attempt at" in shown.stdout and "(in 10 min)" in shown.stdout
+    moved = cli("runs", "retry-now", handle.id, "call", COLUMNS="200")
+    assert moved.exit_code == 0, moved.output
+    assert f"run {handle.id}: task 'call' runs its next attempt now (it was due at" in moved.stdout
+    assert "in 10 min)" in moved.stdout
+    assert handle.result(timeout=10) == {"attempts": 2}
+    line = _one_error_line(cli("runs", "retry-now", handle.id, "call"))
+    assert "task 'call' of run" in line and "is COMPLETED, not waiting to retry" in line
+    assert "has no task with key 'nope'" in _one_error_line(
+        cli("runs", "retry-now", handle.id, "nope"))
+
+
+def test_retry_now_of_a_deferred_dispatched_task(cli) -> None:
+    handle = _client().trigger("notify", {"channel": "#c", "text": "later on"})
+    deadline = time.monotonic() + 20
+    while "deferred by on_error" not in (shown := cli("runs", "show", handle.id)).stdout:
+        assert time.monotonic() < deadline, shown.stdout
+        time.sleep(0.1)
+    moved = cli("runs", "retry-now", handle.id, "send")
+    assert moved.exit_code == 0, moved.output
+    assert handle.result(timeout=15)["sent"] == "later on"
+    assert _client().get_run(handle.id).task("send").attempts == 2
+
+
 def test_runs_show_and_cancel_of_unknown_runs(cli) -> None:
     assert "no run 'run_nope'" in _one_error_line(cli("runs", "show", "run_nope"))
     assert "no run 'run_nope'" in _one_error_line(cli("runs", "cancel", "run_nope"))
