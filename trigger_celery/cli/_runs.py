@@ -90,8 +90,26 @@ def reset_task(
     key: Annotated[str, typer.Argument(help="The failed task's key.")],
 ) -> None:
     """Clear a failed task (and the parents its failure failed) so the run runs it again."""
-    cleared = load_client().reset_task(run_id, key)
-    console.print(f"run {run_id}: cleared {', '.join(cleared)}; the run will run them again")
+    client = load_client()
+    before = client.get_run(run_id).status
+    cleared = client.reset_task(run_id, key)
+    console.print(reset_message(run_id, before, cleared), soft_wrap=True, markup=False)
+
+
+def reset_message(run_id: str, before: str, cleared: list[str]) -> str:
+    """What ``reset-task`` did, by the run's status before it (``before``): a failed run is
+    re-queued and runs the cleared tasks (``cleared``: their keys, the failed task first) again;
+    a finished run runs nothing more; a waiting one runs them at its next execution."""
+    what = f"task {cleared[0]!r}" + (
+        f" and its parent{'s' if len(cleared) > 2 else ''} "
+        f"{', '.join(repr(k) for k in cleared[1:])}" if len(cleared) > 1 else "")
+    if before == "FAILURE":
+        return (f"run {run_id}: cleared {what}; the run is QUEUED again and runs from the top: "
+                "completed tasks return their stored output, the cleared ones run again")
+    if before in FINISHED:
+        return (f"run {run_id}: cleared {what}; the run had ended {before}, so nothing runs "
+                "again (reset-task re-runs failed runs)")
+    return f"run {run_id}: cleared {what}; the run runs it again at its next execution"
 
 
 @runs_app.command("retry-now")

@@ -363,10 +363,24 @@ def test_failed_run_shows_its_error_and_reset_task_reruns_it(
     store_redis.set("side:g1:open", "1")  # the "fix" is deployed
     reset = cli("runs", "reset-task", run_id, "gate")
     assert reset.exit_code == 0, reset.output
-    assert "cleared gate" in reset.stdout
+    assert reset.stdout.strip() == (
+        f"run {run_id}: cleared task 'gate'; the run is QUEUED again and runs from the top: "
+        "completed tasks return their stored output, the cleared ones run again")
     assert _wait_status(run_id, {"SUCCESS", "FAILURE"}) == "SUCCESS"
     assert _client().get_run(run_id).output == {"gate": "through"}
     assert store_redis.get("side:g1:calls") == "2"
+
+
+def test_reset_task_message_says_what_happens_next() -> None:
+    from trigger_celery.cli._runs import reset_message
+
+    assert reset_message("run_1", "SUCCESS", ["gate"]) == (
+        "run run_1: cleared task 'gate'; the run had ended SUCCESS, so nothing runs again "
+        "(reset-task re-runs failed runs)")
+    assert reset_message("run_1", "WAITING", ["child", "parent"]) == (
+        "run run_1: cleared task 'child' and its parent 'parent'; the run runs it again at its "
+        "next execution")
+    assert "and its parents 'p1', 'p2';" in reset_message("run_1", "FAILURE", ["c", "p1", "p2"])
 
 
 def test_wait_timeout_is_an_error(cli) -> None:
