@@ -556,6 +556,11 @@ def test_dev_runs_worker_and_beat_and_stops_cleanly_on_ctrl_c(
         assert done.returncode == 0, done.stdout + done.stderr
         assert '"Hello, Dev!"' in done.stdout
         assert "Task trigger-celery.run" in log.read_text()  # dev's own worker ran it
+        run_id = done.stdout.splitlines()[0].strip()
+        deadline = time.monotonic() + 10
+        while f"run {run_id} job greet@1.0.0 SUCCESS in " not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()[-3000:]  # the outcome line
+            time.sleep(0.1)
         assert "worker |" in log.read_text() and "beat |" in log.read_text()
         kids = _descendants(proc.pid)  # pool processes included
     finally:
