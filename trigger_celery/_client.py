@@ -226,8 +226,9 @@ class TriggerClient:
                 new and returns the same runs. Default: a new UUID.
             deliver_at: start the runs at this time instead of now.
 
-        Returns one handle per matching job. A payload that fails a job's schema gives that
-        job a FAILURE run recording the validation error (no retries).
+        Returns one handle per matching job. A payload that fails a job's schema (its pydantic
+        model, or the JSON schema its workers published when this process does not import it)
+        gives that job a FAILURE run recording the validation error (no retries).
         """
         event_id = id or uuid.uuid4().hex
         payload_json = _payload_json(payload, f"event {name!r}")
@@ -236,17 +237,21 @@ class TriggerClient:
         if deliver_at is not None:
             due = (deliver_at if deliver_at.tzinfo else deliver_at.replace(tzinfo=UTC)).timestamp()
         handles = []
+        published: dict[str, dict[str, Any]] | None = None
         for job_id, version, flt, job, queue in self._event_jobs(name):
             if not filter_matches(flt, data):
                 continue
             run_id = "run_" + hashlib.sha256(
                 json.dumps([event_id, job_id]).encode()).hexdigest()[:32]
             error = None
-            if job is not None:
-                try:
+            try:
+                if job is not None:
                     job.parse_payload(data)
-                except ValidationError as exc:
-                    error = error_record(exc)
+                else:  # a job this process does not import: its published JSON schema
+                    published = published or self.store.registered_jobs()
+                    validate_published(job_id, published.get(job_id, {}).get("schema"), data)
+            except ValidationError as exc:
+                error = error_record(exc)
             handles.append(self._create(
                 run_id, job_id, version, payload_json,
                 idem_key=self.store.event_key(f"{event_id}:{job_id}"),

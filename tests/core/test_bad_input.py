@@ -79,6 +79,13 @@ def test_a_remote_enqueuer_validates_against_the_published_schema(store_redis):
     assert enqueuer.list_runs() == []  # nothing was started
     enqueuer.trigger("three-tasks", {"tag": "ok"})  # a valid one is accepted
     assert len(enqueuer.list_runs()) == 1
+    # an event: the job gets a FAILURE run recording why, as for a job defined here
+    (h,) = enqueuer.send_event("order.placed", {"order_id": "seven"}, id="bad-remote")
+    run = h.get()
+    assert run.status == "FAILURE" and run.executions == 0
+    assert run.error["type"] == "ValidationError"
+    assert "order_id: 'seven' is not of type 'integer'" in run.error["message"]
+    assert "'amount' is a required property" in run.error["message"]
 
 
 def test_invalid_job_definitions_fail_at_definition():
