@@ -22,6 +22,8 @@ class Task(BaseModel):
     idem: str = Field(description="idempotency key")
     parent: str | None = None
     kind: str = "inline"
+    #: The Celery queue a dispatched task's attempts go to (its integration's).
+    queue: str | None = None
     name: str
     display: str | None = None
     icon: str | None = None

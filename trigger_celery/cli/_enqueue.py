@@ -11,7 +11,7 @@ from rich.markup import escape
 from trigger_celery._errors import error_suffix
 from trigger_celery.cli._app import CLIError, console, err_console, handle_errors, load_client
 from trigger_celery.cli._app import parse_payload as _parse
-from trigger_celery.cli._queues import unconsumed_note
+from trigger_celery.cli._queues import stuck_queue, unconsumed_note
 from trigger_celery.cli._timeline import print_timeline, status_line
 
 if TYPE_CHECKING:
@@ -34,8 +34,8 @@ QUEUED_CHECK_EVERY_S = 10.0
 
 def wait_for(client: TriggerClient, run_ids: list[str], timeout: float | None) -> list[Run]:
     """Poll the runs until all finished (``timeout``: seconds, ``None`` for ever), showing the
-    current one's status on stderr; a run that stays QUEUED while no worker consumes its queue
-    gets one yellow line saying so."""
+    current one's status on stderr; a run that stays QUEUED, or waits on a dispatched task, while
+    no worker consumes the queue it waits on gets one yellow line saying so."""
     start = time.monotonic()
     deadline = None if timeout is None else start + timeout
     done: dict[str, Run] = {}
@@ -57,7 +57,7 @@ def wait_for(client: TriggerClient, run_ids: list[str], timeout: float | None) -
             if len(done) == len(run_ids):
                 return [done[r] for r in run_ids]
             assert run is not None
-            if run.status != "QUEUED":
+            if stuck_queue(client, run) is None:
                 note = None
             elif time.monotonic() >= next_check:  # still queued: is anyone consuming?
                 next_check = time.monotonic() + QUEUED_CHECK_EVERY_S
@@ -68,7 +68,7 @@ def wait_for(client: TriggerClient, run_ids: list[str], timeout: float | None) -
                                       soft_wrap=True)
             status.update(status_line(run) + (f" · [yellow]{escape(note)}[/]" if note else ""))
             if deadline is not None and time.monotonic() >= deadline:
-                why = f": {note}" if note and run.status == "QUEUED" else ""
+                why = f": {note}" if note else ""
                 raise CLIError(f"run {run.id} not finished after {timeout:g} s "
                                f"(still {run.status}{why})")
             time.sleep(0.25)

@@ -36,16 +36,32 @@ def run_queue(client: TriggerClient, run_id: str) -> str:
     return client.store.get_run_hash(run_id).get("queue") or client.settings.runs_queue
 
 
+def stuck_queue(client: TriggerClient, run: Run) -> tuple[str, str] | None:
+    """The queue a run waits on, if it waits on one: ``(queue, what)`` for a QUEUED run (its
+    runs queue, ``"the run starts"``) or a run WAITING on a dispatched task no attempt of which
+    has started (the integration's queue, ``"task 'key' runs"``); else ``None``."""
+    if run.status == "QUEUED":
+        return run_queue(client, run.id), "the run starts"
+    if run.status == "WAITING":
+        pending = [t for t in run.tasks
+                   if t.kind == "dispatched" and t.status == "PENDING" and t.queue]
+        if pending:
+            return str(pending[-1].queue), f"task {pending[-1].key!r} runs"
+    return None
+
+
 def unconsumed_note(client: TriggerClient, run: Run) -> str | None:
-    """For a QUEUED run whose queue no worker consumes: ``no worker consumes queue 'q'
-    (2 messages waiting): start one with `trigger-celery worker -Q q`"``; else ``None``."""
-    if run.status != "QUEUED":
+    """For a run waiting on a queue no worker consumes (see :func:`stuck_queue`): ``no worker
+    consumes queue 'q' (2 messages waiting): the run starts when one does; start one with
+    `trigger-celery worker -Q q```; else ``None``."""
+    stuck = stuck_queue(client, run)
+    if stuck is None:
         return None
-    queue = run_queue(client, run.id)
+    queue, what = stuck
     if consumers(client, queue):
         return None
     waiting = backlog(client, queue)
     count = "" if waiting is None else \
         f" ({waiting} message{'s' if waiting != 1 else ''} waiting)"
-    return (f"no worker consumes queue {queue!r}{count}: the run starts when one does; "
+    return (f"no worker consumes queue {queue!r}{count}: {what} when one does; "
             f"start one with `trigger-celery worker -Q {queue}`")

@@ -340,6 +340,20 @@ def test_retry_now_of_a_deferred_dispatched_task(cli) -> None:
     assert _client().get_run(handle.id).task("send").attempts == 2
 
 
+def test_a_run_waiting_on_an_unconsumed_integration_queue_says_so(cli, start_worker) -> None:
+    start_worker("tests.cli_idle_app", queues="cli-idle", name="idle", MUTE_TOKEN="x")
+    idle = "tests.cli_idle_app:client"
+    result = cli("trigger", "idle-say", "--wait", "--timeout", "5", app_spec=idle)
+    run_id = result.stdout.splitlines()[0].strip()
+    note = ("no worker consumes queue 'mute' (1 message waiting): task 'say' runs when one "
+            "does; start one with `trigger-celery worker -Q mute`")
+    assert f"run {run_id}: {note}" in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: run {run_id} not finished after 5 s (still WAITING: {note})")
+    shown = cli("runs", "show", run_id, app_spec=idle, COLUMNS="300")
+    assert note in shown.stdout
+
+
 def test_runs_show_and_cancel_of_unknown_runs(cli) -> None:
     assert "no run 'run_nope'" in _one_error_line(cli("runs", "show", "run_nope"))
     assert "no run 'run_nope'" in _one_error_line(cli("runs", "cancel", "run_nope"))
