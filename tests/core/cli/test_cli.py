@@ -119,6 +119,9 @@ def test_commands_name_their_store_and_never_fall_back_silently(
     shown = cli("runs", "list")
     store = os.environ["TRIGGER_CELERY_REDIS_URL"]
     assert f"store: {store} (TRIGGER_CELERY_REDIS_URL)" in shown.stderr.splitlines()
+    from trigger_celery.cli._app import shown_url
+
+    assert shown_url("redis://:s3cret@db.internal:6379/0") == "redis://***@db.internal:6379/0"
     # Another terminal with nothing configured and no dev running in this folder: an error
     # saying how to configure, not a silent redis://127.0.0.1:6379/0.
     env = {k: v for k, v in worker_env.items() if not k.startswith("TRIGGER_CELERY_")}
