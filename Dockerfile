@@ -17,12 +17,16 @@ COPY pyproject.toml uv.lock README.md ./
 COPY integrations/github/pyproject.toml integrations/github/README.md integrations/github/
 COPY integrations/openai/pyproject.toml integrations/openai/README.md integrations/openai/
 COPY integrations/typeform/pyproject.toml integrations/typeform/README.md integrations/typeform/
-RUN uv sync --frozen --no-dev --extra all --no-install-workspace
+# `deploy`: gunicorn, which serves the webhook receiver.
+RUN uv sync --frozen --no-dev --extra all --extra deploy --no-install-workspace
 
 COPY . .
-RUN uv sync --frozen --no-dev --extra all \
+# /var/lib/beat: beat's schedule volume. A new named volume copies this directory's owner, so
+# it must exist here, owned by the user the services run as, or beat cannot write its schedule.
+RUN uv sync --frozen --no-dev --extra all --extra deploy \
     && useradd --create-home --uid 1000 app \
-    && chown -R app /app
+    && mkdir -p /var/lib/beat \
+    && chown -R app /app /var/lib/beat
 USER app
 
 CMD ["celery", "-A", "workers.app", "worker", "-l", "info"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,9 +71,44 @@ def main(argv: list[str]) -> int:
             replay.stop()
 
 
+def _progress(run) -> str:
+    """One line: the run's status, and its latest unfinished task with its last error and when
+    it runs next (``run run_… WAITING · comment WAITING, attempt 2 failed: ConnectionError:
+    …; next attempt at 08:30:14 UTC``)."""
+    line = f"run {run.id}: {run.status}"
+    pending = [t for t in run.tasks if t.status not in ("COMPLETED", "CANCELED")]
+    if pending:
+        t = pending[-1]
+        line += f" · {t.key} {t.status}"
+        if t.errors:
+            e = t.errors[-1]
+            message = str(e.get("message"))
+            message = message if len(message) <= 120 else message[:119] + "…"
+            line += f", attempt {e.get('attempt')} failed: {e.get('type')}: {message}"
+        if t.retry_at:
+            line += f"; next attempt at {datetime.fromtimestamp(t.retry_at, UTC):%H:%M:%S} UTC"
+    done = sum(t.status == "COMPLETED" for t in run.tasks)
+    return line + f" · {done} task{'s' if done != 1 else ''} done"
+
+
+def _wait(client, run_id: str, timeout: float):
+    """Poll the run until it finishes or ``timeout`` seconds pass, printing a progress line
+    each time it changes; returns the run's last record."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        run = client.get_run(run_id)
+        if run.finished or time.monotonic() >= deadline:
+            return run
+        line = _progress(run)
+        if line != last:
+            print(f"  {line}", flush=True)
+            last = line
+        time.sleep(0.3)
+
+
 def _run(payload: dict, timeout: float, replay) -> int:
-    from trigger_celery.cli._services import local_stack
-    from trigger_celery.cli._timeline import print_timeline
+    from trigger_celery.cli import local_stack, print_timeline
 
     with local_stack("workers.app"):
         from examples.app import client  # built now that the Redis URL is known
@@ -86,9 +122,17 @@ def _run(payload: dict, timeout: float, replay) -> int:
             print("no job matched the event")
             return 1
         print(f"sent github.issues.opened; run {handles[0].id} started, waiting for it")
-        output = handles[0].result(timeout=timeout)
-        run = client.get_run(handles[0].id)
+        run = _wait(client, handles[0].id, timeout)
         print_timeline(run)
+        if run.status != "SUCCESS":
+            if run.error:
+                why = f"ended {run.status}: {run.error.get('type')}: {run.error.get('message')}"
+            else:  # not finished: cancel it, or it would retry whenever a worker runs again
+                client.cancel_run(run.id)
+                why = f"still {run.status} after {timeout:g} s (--timeout); canceled it"
+            print(f"error: run {run.id} {why}")
+            return 1
+        output = run.output
         comment = run.task("comment")
         if comment.errors:
             err = comment.errors[0]

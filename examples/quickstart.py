@@ -37,8 +37,7 @@ def hello(payload: Greeting, io, ctx):
 
 
 def main() -> int:
-    from trigger_celery.cli._services import local_stack
-    from trigger_celery.cli._timeline import print_timeline
+    from trigger_celery.cli import local_stack, print_timeline
 
     with local_stack("examples.quickstart", queues="quickstart"):
         from examples.quickstart import client  # built now that the Redis URL is known

@@ -8,11 +8,20 @@ operation, ``echo.messages.send``, is dispatched as its own Celery task like Git
 from __future__ import annotations
 
 import os
+import time
+from datetime import UTC, datetime, timedelta
 
 import redis
 from pydantic import BaseModel
 
-from trigger_celery import NonRetriableError, TriggerClient, event_trigger, invoke_trigger
+from trigger_celery import (
+    NonRetriableError,
+    OnErrorResult,
+    RetryOptions,
+    TriggerClient,
+    event_trigger,
+    invoke_trigger,
+)
 from trigger_celery.integration import Integration, Namespace, TaskInfo, operation
 
 # Its own queue and key prefix: a worker's poller sends every due wake-up under its prefix to its
@@ -42,6 +51,10 @@ class Messages(Namespace):
                properties=lambda p: [{"label": "Channel", "text": p.channel}])
     def send(client: str, params: SendMessage, task: TaskInfo) -> dict:
         # The credential is used (so a missing one fails) but never returned.
+        if params.text.startswith("flaky") and task.attempts == 1:
+            raise RuntimeError("echo hiccup")  # retried 0.2 s later (Echo.retry)
+        if params.text.startswith("later") and task.attempts == 1:
+            raise RuntimeError("later please")  # deferred 10 minutes by Echo.on_error
         return {"sent": params.text, "channel": params.channel, "authenticated": bool(client)}
 
 
@@ -50,9 +63,15 @@ class Echo(Integration):
     icon = "echo"
     namespaces = (Messages,)
     credential_env = "ECHO_TOKEN"
+    retry = RetryOptions(limit=2, min_timeout_ms=200, randomize=False)
 
     def create_client(self, credential: str) -> str:
         return credential
+
+    def on_error(self, error, task, io):
+        if "later please" in str(error):
+            return OnErrorResult(retry_at=datetime.now(UTC) + timedelta(minutes=10))
+        return None
 
 
 echo = Echo()
@@ -96,3 +115,38 @@ def pinged(payload, io, ctx):
                    integrations={"echo": echo})
 def notify(payload, io, ctx):
     return io.echo.messages.send("send", channel=payload["channel"], text=payload["text"])
+
+
+@client.define_job(id="flaky", version="1.0.0", trigger=invoke_trigger())
+def flaky(payload, io, ctx):
+    """Its task fails on the first attempt and succeeds on the second (0.2 s later)."""
+
+    def call(task):
+        if task.attempts == 1:
+            raise RuntimeError("provider hiccup")
+        return "ok"
+
+    return {"call": io.run_task("call", call, retry=RetryOptions(
+        limit=2, min_timeout_ms=200, randomize=False))}
+
+
+@client.define_job(id="slowpoke", version="1.0.0", trigger=invoke_trigger())
+def slowpoke(payload, io, ctx):
+    """A slow inline task, then a second one that counts its calls in ``side:<tag>:after``."""
+    tag = payload["tag"]
+    io.run_task("slow", lambda: time.sleep(payload.get("seconds", 3)) or "slept",
+                properties=[{"label": "Tag", "text": tag}])
+    return io.run_task("after", lambda: side.incr(f"side:{tag}:after"))
+
+
+@client.define_job(id="backoff", version="1.0.0", trigger=invoke_trigger())
+def backoff(payload, io, ctx):
+    """Its task fails once, then waits 10 minutes to retry (unless someone says retry-now)."""
+
+    def call(task):
+        if task.attempts == 1:
+            raise RuntimeError("try later")
+        return task.attempts
+
+    return {"attempts": io.run_task("call", call, retry=RetryOptions(
+        limit=2, min_timeout_ms=600_000, max_timeout_ms=600_000, randomize=False))}

@@ -10,7 +10,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from celery import Celery, Task, bootsteps
+from celery import Celery, Task, bootsteps, signals
 from celery.exceptions import InvalidTaskError, WorkerShutdown
 from kombu import Exchange, Queue
 from kombu.exceptions import ContentDisallowed, DecodeError
@@ -134,6 +134,15 @@ def make_celery(name: str, settings: Settings) -> Celery:
         task_send_sent_event=True,
         broker_channel_error_retry=True,
     )
+    if settings.log_format == "json":
+        from trigger_celery._logging import use_json_logs
+
+        def json_logs(**_: Any) -> None:
+            use_json_logs()
+
+        signals.after_setup_logger.connect(json_logs, weak=False, dispatch_uid="tc-json-logs")
+        signals.after_setup_task_logger.connect(json_logs, weak=False,
+                                                dispatch_uid="tc-json-task-logs")
     return app
 
 

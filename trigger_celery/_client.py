@@ -35,6 +35,7 @@ from trigger_celery._jobs import (
     Job,
     filter_matches,
     make_job,
+    validate_published,
 )
 from trigger_celery._keys import new_run_id
 from trigger_celery._policy import error_record
@@ -188,8 +189,9 @@ class TriggerClient:
         """Start a run of ``job_id`` (Trigger.dev's ``job.invoke`` / ``client.trigger``).
 
         Parameters:
-            payload: JSON, or a pydantic model; validated against the job's schema when this
-                process defines the job.
+            payload: JSON, or a pydantic model; validated against the job's schema (its pydantic
+                model when this process defines the job, else the JSON schema a worker
+                published).
             idempotency_key: a second call with the same key (within ``idempotency_retention_s``)
                 returns the first run's handle and starts nothing.
 
@@ -208,6 +210,7 @@ class TriggerClient:
                 raise UnknownJobError(f"unknown job id {job_id!r}: not defined here, and no "
                                       "worker has published it")
             payload_json = _payload_json(payload, job_id)
+            validate_published(job_id, desc.get("schema"), json.loads(payload_json))
             version = desc["version"]
             queue = desc.get("queue") or queue
         idem = self.store.trigger_key(job_id, idempotency_key) if idempotency_key else None
@@ -247,8 +250,9 @@ class TriggerClient:
                 new and returns the same runs. Default: a new UUID.
             deliver_at: start the runs at this time instead of now.
 
-        Returns one handle per matching job. A payload that fails a job's schema gives that
-        job a FAILURE run recording the validation error (no retries).
+        Returns one handle per matching job. A payload that fails a job's schema (its pydantic
+        model, or the JSON schema its workers published when this process does not import it)
+        gives that job a FAILURE run recording the validation error (no retries).
         """
         event_id = id or uuid.uuid4().hex
         payload_json = _payload_json(payload, f"event {name!r}")
@@ -257,17 +261,21 @@ class TriggerClient:
         if deliver_at is not None:
             due = epoch_s(deliver_at)
         handles = []
+        published: dict[str, dict[str, Any]] | None = None
         for job_id, version, flt, job, queue in self._event_jobs(name):
             if not filter_matches(flt, data):
                 continue
             run_id = "run_" + hashlib.sha256(
                 json.dumps([event_id, job_id]).encode()).hexdigest()[:32]
             error = None
-            if job is not None:
-                try:
+            try:
+                if job is not None:
                     job.parse_payload(data)
-                except ValidationError as exc:
-                    error = error_record(exc)
+                else:  # a job this process does not import: its published JSON schema
+                    published = published or self.store.registered_jobs()
+                    validate_published(job_id, published.get(job_id, {}).get("schema"), data)
+            except ValidationError as exc:
+                error = error_record(exc)
             handles.append(self._create(
                 run_id, job_id, version, payload_json,
                 idem_key=self.store.event_key(f"{event_id}:{job_id}"),

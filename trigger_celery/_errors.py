@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from trigger_celery._states import CANCELED
 from trigger_celery._time import aware, utc_now
 
 
@@ -89,10 +90,19 @@ class RunFailedError(TriggerCeleryError):
 
     def __init__(self, run: Any):
         self.run = run
-        err = run.error or {}
-        super().__init__(
-            f"run {run.id} ended {run.status}: {err.get('type', '')}: {err.get('message', '')}"
-        )
+        super().__init__(f"run {run.id} ended {run.status}{error_suffix(run)}")
+
+
+def error_suffix(run: Any) -> str:
+    """``": Type: message"`` for a run with an error; for a canceled run without one,
+    ``" (canceled; it ran no further task)"``; else ``""``."""
+    err = run.error or {}
+    if err.get("type") or err.get("message"):
+        message = err.get("message")
+        return f": {err.get('type') or 'Error'}" + (f": {message}" if message else "")
+    if run.status == CANCELED:
+        return " (canceled; it ran no further task)"
+    return ""
 
 
 class RunTimeoutError(TriggerCeleryError):

@@ -33,9 +33,18 @@ from trigger_celery._errors import (
     ValidationError,
 )
 from trigger_celery._keys import celery_task_id
+from trigger_celery._logging import run_finished
 from trigger_celery._policy import decide, error_record, record_attempt_failure
 from trigger_celery._replay import RunExecution, Suspension, encode_output
-from trigger_celery._states import COMPLETED, FAILURE, RUNNING, SUCCESS, ErrorRecord, TaskRecord
+from trigger_celery._states import (
+    CANCELED,
+    COMPLETED,
+    FAILURE,
+    RUNNING,
+    SUCCESS,
+    ErrorRecord,
+    TaskRecord,
+)
 from trigger_celery._store import Store, dumps, is_transient
 from trigger_celery.integration import Integration, OperationResult, TaskInfo
 
@@ -67,15 +76,33 @@ class Context:
     created_at: float
 
 
+#: An inline task whose callback runs longer than this (seconds) is written to its run's hash
+#: (field ``running_task``) by the lease thread, so ``runs show`` shows it while it runs.
+RUNNING_TASK_AFTER_S = 0.5
+
+
+#: An inline task whose callback runs longer than this (seconds) is written to its run's hash
+#: (field ``running_task``) by the lease thread, so ``runs show`` shows it while it runs.
+RUNNING_TASK_AFTER_S = 0.5
+
+
 class LeaseKeeper:
     """One thread per process renewing the leases of executions in progress (every third of
     ``lease_s``; every second while the store does not answer). A lease that expired while the
     store was away is taken back when it answers again, unless another execution took the run
-    (``renew.lua``); :meth:`expires_at` tells how long writes may still be retried."""
+    (``renew.lua``); :meth:`expires_at` tells how long writes may still be retried.
+
+    The same thread publishes the inline task in flight of each execution once its callback has
+    run :data:`RUNNING_TASK_AFTER_S`: the task's record (status ``RUNNING``, ``started_at`` in
+    epoch seconds) as JSON in the run hash's ``running_task`` field. Fast tasks cost no write.
+    """
 
     def __init__(self, store: Store):
         self.store = store
         self.lease_ms = int(store.settings.lease_s * 1000)
+        #: run hash key -> stack of (task record, started epoch s) of inline callbacks running
+        self.running: dict[str, list[tuple[dict[str, Any], float]]] = {}
+        self._published: dict[str, tuple[str, int]] = {}
         self._held: dict[str, tuple[str, str, int]] = {}
         self._expires: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -107,26 +134,64 @@ class LeaseKeeper:
             return self._expires.get(key, 0.0)
 
     def _loop(self) -> None:
-        failing = False
+        every = self.store.settings.lease_s / 3
+        next_renewal = time.monotonic() + every
         while True:
-            time.sleep(1.0 if failing else self.store.settings.lease_s / 3)
-            with self._lock:
-                held = list(self._held.items())
-            failing = False
-            for key, (token, run_id, seq) in held:
-                started = time.monotonic()
-                try:
-                    kept = self.store.renew(key, token, self.lease_ms, run_id, seq)
-                except Exception as exc:  # noqa: BLE001 - store away: again in a second
-                    failing = True
-                    logger.debug("lease renewal failed for %s: %r", key, exc)
-                    continue
-                if kept:
-                    with self._lock:
-                        if key in self._held:
-                            self._expires[key] = started + self.lease_ms / 1000
-                    if kept == 2:
-                        logger.info("took back the lease of %s after a store outage", key)
+            time.sleep(min(RUNNING_TASK_AFTER_S, every))
+            self._publish_running()
+            if time.monotonic() < next_renewal:
+                continue
+            failing = self._renew_all()
+            next_renewal = time.monotonic() + (min(1.0, every) if failing else every)
+
+    def _renew_all(self) -> bool:
+        """Renew (or take back) every lease held; True when the store did not answer."""
+        with self._lock:
+            held = list(self._held.items())
+        failing = False
+        for key, (token, run_id, seq) in held:
+            started = time.monotonic()
+            try:
+                kept = self.store.renew(key, token, self.lease_ms, run_id, seq)
+            except Exception as exc:  # noqa: BLE001 - store away: again in a second
+                failing = True
+                logger.debug("lease renewal failed for %s: %r", key, exc)
+                continue
+            if kept:
+                with self._lock:
+                    if key in self._held:
+                        self._expires[key] = started + self.lease_ms / 1000
+                if kept == 2:
+                    logger.info("took back the lease of %s after a store outage", key)
+        return failing
+
+    def _publish_running(self) -> None:
+        now = time.time()
+        for gone in set(self._published) - set(self.running):
+            self._published.pop(gone, None)
+        for run_key, stack in list(self.running.items()):
+            try:
+                rec, started = stack[-1]
+            except IndexError:
+                continue
+            mark = (str(rec.get("idem")), int(rec.get("attempts", 0)))
+            if now - started < RUNNING_TASK_AFTER_S or self._published.get(run_key) == mark:
+                continue
+            try:
+                self.store.redis.hset(run_key, "running_task",
+                                      dumps({**rec, "started_at": started}))
+                self._published[run_key] = mark
+            except Exception:  # noqa: BLE001 - only a display hint; the next round tries again
+                logger.debug("could not publish the running task of %s", run_key, exc_info=True)
+
+
+def task_reprs(run_id: str, attempt: int, rec: TaskRecord) -> dict[str, str]:
+    """What Flower shows of a dispatched task's attempt instead of its ids: ``argsrepr``
+    ``('Send hi to #general')`` (display name, else task name) and ``kwargsrepr``
+    ``{Channel=#general} run=run_… key='send' attempt=2`` (display properties)."""
+    shown = ", ".join(f"{p.get('label')}={p.get('text')}" for p in rec.get("properties", []))
+    return {"argsrepr": f"({rec.get('display') or rec.get('name')!r})",
+            "kwargsrepr": f"{{{shown}}} run={run_id} key={rec.get('key')!r} attempt={attempt}"}
 
 
 class Executor:
@@ -187,7 +252,6 @@ class Executor:
         """Publish a dispatched task's attempt. The message carries ids only: params live in the
         run's task record, credentials on the worker; Flower shows the display properties."""
         task = self.client.operation_celery_task(integ, qname)
-        shown = ", ".join(f"{p.get('label')}={p.get('text')}" for p in rec.get("properties", []))
         opts: dict[str, Any] = {}
         if eta_s is not None and eta_s > time.time():
             opts["countdown"] = eta_s - time.time()
@@ -195,9 +259,7 @@ class Executor:
             kwargs={"run_id": run_id, "idem": idem, "attempt": attempt,
                     "connection": integ.connection_key},
             task_id=celery_task_id(idem, attempt), queue=integ.queue,
-            argsrepr=f"({rec.get('display') or rec.get('name')!r})",
-            kwargsrepr=f"{{{shown}}} run={run_id} key={rec.get('key')!r} attempt={attempt}",
-            **opts,
+            **task_reprs(run_id, attempt, rec), **opts,
         )
 
     # -- run executions ----------------------------------------------------------------------
@@ -227,7 +289,7 @@ class Executor:
         job = self.client.jobs.get(run["job_id"])
         if job is None:
             self._finish(run_id, token, FAILURE, None, error_record(UnknownJobError(
-                f"this worker has no job {run['job_id']!r}")))
+                f"this worker has no job {run['job_id']!r}")), run)
             return
         if job.version != run.get("job_version"):
             logger.warning("run %s started with %s version %s; resuming with version %s",
@@ -248,14 +310,17 @@ class Executor:
             return
         except (LeaseLost, RunCanceled, StoreUnavailable) as stop:
             logger.info("run %s: execution stopped (%s)", run_id, type(stop).__name__)
+            if isinstance(stop, RunCanceled):
+                run_finished(run_id, job.id, run.get("job_version"), CANCELED, None,
+                             executions=int(run.get("executions", 0)))
             return
         except Exception as err:  # noqa: BLE001 - the run fails; the worker goes on
             rec = error_record(err)
             if not isinstance(err, TriggerCeleryError) or isinstance(err, ValidationError):
                 rec["stack"] = "".join(traceback.format_exception(err))[-8000:]
-            self._finish(run_id, token, FAILURE, None, rec)
+            self._finish(run_id, token, FAILURE, None, rec, run)
             return
-        self._finish(run_id, token, SUCCESS, text, None)
+        self._finish(run_id, token, SUCCESS, text, None, run)
 
     def _suspend(self, x: RunExecution, s: Suspension) -> None:
         for hook in self.before_suspend:
@@ -280,10 +345,17 @@ class Executor:
                           queue=x.run.get("queue", ""))
 
     def _finish(self, run_id: str, token: str, status: str, output: str | None,
-                error: ErrorRecord | None) -> None:
+                error: ErrorRecord | None, fields: dict[str, str]) -> None:
+        """Record the run's end (``fields``: its hash as loaded) and log its outcome."""
         lease = self.store.run_keys(run_id)[3]
-        self.write(lease, lambda: self.store.finish(run_id, token, status, output or "",
-                                                   dumps(error) if error else ""), run_id)
+        now = time.time()
+        done = self.write(lease, lambda: self.store.finish(run_id, token, status, output or "",
+                                                          dumps(error) if error else ""), run_id)
+        if done:
+            created = fields.get("created_at")
+            run_finished(run_id, fields.get("job_id", "?"), fields.get("job_version"), status,
+                         error, executions=int(fields.get("executions", 0)),
+                         created_at=float(created) if created else None, now=now)
 
     # -- dispatched task attempts ------------------------------------------------------------
 
@@ -344,11 +416,11 @@ class Executor:
         now = time.time()
         d = decide(err, record=rec, task=info, io=None, retry=integ.retry,
                    hooks=[integ.on_error], settings=self.settings, now=now)
-        erec = record_attempt_failure(rec, d, started, now)
+        job_id = self.store.redis.hget(self.store.run_key(run_id), "job_id") or "?"
+        record_attempt_failure(rec, d, started, now, run_id=run_id, job_id=str(job_id))
         if d.retry_at is None:
             rec.pop("call", None)
             self._settle(run_id, idem, token, dumps(rec), True)
-            logger.info("task %s of run %s failed for good: %s", rec["name"], run_id, erec)
             return "failed"
         in_window = d.retry_at - now <= self.settings.eta_window_s
         rec["dispatched_at"] = d.retry_at
@@ -371,6 +443,7 @@ class Executor:
             eta=datetime.fromtimestamp(retry_at, UTC), max_retries=None,
             kwargs={"run_id": run_id, "idem": idem, "attempt": attempt,
                     "connection": integ.connection_key},
+            **task_reprs(run_id, attempt, rec),  # else Flower shows the raw ids of a retry
         )
 
     def _settle(self, run_id: str, idem: str, token: str, rec_json: str, wake: bool) -> None:

@@ -210,6 +210,27 @@ class Job:
         }
 
 
+def validate_published(job_id: str, schema: dict[str, Any] | None, payload: Any) -> None:
+    """Check ``payload`` (JSON data) against a job's published JSON schema (``describe()``'s
+    ``schema``, a pydantic ``model_json_schema()``), for enqueuers that do not import the job.
+
+    Raises:
+        ValidationError: naming the job, each failing field and its problem, in the same
+            ``job 'id': payload invalid: field: problem`` form as :meth:`Job.parse_payload`.
+    """
+    if not schema:
+        return
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(payload), key=lambda e: list(e.absolute_path))
+    if errors:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}"
+            for e in errors)
+        raise ValidationError(f"job {job_id!r}: payload invalid: {problems}")
+
+
 def make_job(
     *,
     id: str,

@@ -21,6 +21,7 @@ from trigger_celery._errors import (
     TaskFailedError,
     TriggerCeleryError,
 )
+from trigger_celery._logging import task_attempt_failed
 from trigger_celery._retry import OnErrorResult, RetryOptions
 from trigger_celery._settings import Settings
 from trigger_celery._states import ERRORED, WAITING, ErrorRecord, TaskRecord
@@ -114,11 +115,15 @@ MAX_ERRORS_KEPT = 20
 
 
 def record_attempt_failure(rec: TaskRecord, d: Decision, started: float,
-                           now: float) -> ErrorRecord:
+                           now: float, *, run_id: str = "", job_id: str = "") -> ErrorRecord:
     """Write a failed attempt and the decision into a task record: the attempt's error (the
     latest :data:`MAX_ERRORS_KEPT` kept), then ``ERRORED`` for good or ``WAITING`` until
-    ``retry_at`` (a deferral counted apart). Returns the error record."""
+    ``retry_at`` (a deferral counted apart). Returns the error record.
+
+    The one place that logs a failed or retried task attempt (``trigger_celery`` logger: run id,
+    job, task key, attempt, error, next attempt time). ``started``/``now``: epoch seconds."""
     erec = error_record(d.error)
+    task_attempt_failed(run_id, job_id, rec, erec, d.retry_at, now=now)
     errors = rec.setdefault("errors", [])
     errors.append({"attempt": rec["attempts"], **erec, "at": now,
                    "duration_ms": round((now - started) * 1000, 3)})

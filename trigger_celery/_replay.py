@@ -280,6 +280,8 @@ class RunExecution:
                         rec["properties"])
         started = time.time()
         self._parents.append(idem)
+        running = self.executor.leases.running.setdefault(self.keys[0], [])
+        running.append((cast("dict[str, Any]", rec), started))  # shown if it runs long
         try:
             output = resolve(call_with(callback, info, self.io))
             if isinstance(output, OperationResult):
@@ -293,6 +295,9 @@ class RunExecution:
                        integration.on_error], started)
         finally:
             self._parents.pop()
+            running.pop()
+            if not running:
+                self.executor.leases.running.pop(self.keys[0], None)
         rec["status"], rec["completed_at"] = COMPLETED, time.time()
         rec["duration_ms"] = round((time.time() - started) * 1000, 3)
         rec.pop("error", None)
@@ -304,7 +309,8 @@ class RunExecution:
         now = time.time()
         d = decide(err, record=rec, task=info, io=self.io, retry=retry, hooks=hooks,
                    settings=self.settings, now=now)
-        erec = record_attempt_failure(rec, d, started, now)
+        erec = record_attempt_failure(rec, d, started, now, run_id=self.run_id,
+                                      job_id=self.run.get("job_id", ""))
         if d.retry_at is None:
             self.checkpoint(idem, rec)
             raise TaskFailedError(key, erec) from d.error

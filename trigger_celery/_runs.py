@@ -11,8 +11,10 @@ from pydantic import BaseModel, Field
 from trigger_celery._errors import RunFailedError, RunNotFoundError, RunTimeoutError
 from trigger_celery._states import (
     CANCELED,
+    EXECUTING,
     RUN_READY_STATES,
     SUCCESS,
+    TASK_READY_STATES,
     TASK_UNREADY_STATES,
     RunStatus,
     TaskStatus,
@@ -29,6 +31,8 @@ class Task(BaseModel):
     idem: str = Field(description="idempotency key")
     parent: str | None = None
     kind: str = "inline"
+    #: The Celery queue a dispatched task's attempts go to (its integration's).
+    queue: str | None = None
     name: str
     display: str | None = None
     icon: str | None = None
@@ -42,6 +46,9 @@ class Task(BaseModel):
     errors: list[dict[str, Any]] = []
     retry_at: float | None = None
     created_at: float | None = None
+    #: When the attempt in flight started (epoch seconds): set on an inline task whose callback
+    #: is running now (``status`` RUNNING), shown once it has run half a second.
+    started_at: float | None = None
     completed_at: float | None = None
     duration_ms: float | None = None
     #: The task ran in an execution that took over from a lost one (its worker died) before
@@ -105,6 +112,14 @@ class Run(BaseModel):
         recs = sorted((json.loads(v) for v in tasks.values()),
                       key=lambda r: r.get("created_at") or 0)
         finished = h["status"] in RUN_READY_STATES
+        running = h.get("running_task")
+        if running and h["status"] == EXECUTING:  # an inline callback in flight (LeaseKeeper)
+            rec = json.loads(running)
+            known = [i for i, r in enumerate(recs) if r.get("idem") == rec.get("idem")]
+            if not known:
+                recs.append(rec)
+            elif recs[known[0]].get("status") not in TASK_READY_STATES:
+                recs[known[0]] = rec
         if finished:  # nothing is pending any more: tasks left unfinished were canceled
             for r in recs:
                 if r.get("status") in TASK_UNREADY_STATES:

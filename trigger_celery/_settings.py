@@ -8,7 +8,7 @@ being ignored). All durations are in seconds and say so in their names (``_s``).
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -56,6 +56,9 @@ class Settings(BaseSettings):
         worker_eta_task_limit: most ETA messages one worker holds (Celery 5.6+).
         allow_eviction: accept a store Redis whose ``maxmemory-policy`` evicts keys (workers and
             ``dev`` refuse one otherwise: an evicted run is lost without a trace).
+        log_format: ``text`` (Celery's format) or ``json``: every line of the worker's log
+            one JSON object, with the run id, job, task key, attempt, error and next attempt
+            time as fields on the lines about runs and tasks.
     """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
@@ -77,6 +80,7 @@ class Settings(BaseSettings):
     retry_at_max_deferral_s: float = Field(default=24 * 3600.0, gt=0)
     worker_eta_task_limit: int = Field(default=1000, gt=0)
     allow_eviction: bool = False
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("redis_url")
     @classmethod

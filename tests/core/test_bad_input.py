@@ -66,6 +66,28 @@ def test_an_app_that_does_not_import_the_jobs_enqueues_through_the_registry(clie
     assert h.result(timeout=30)["total"] == 3.0
 
 
+def test_a_remote_enqueuer_validates_against_the_published_schema(store_redis):
+    from tests.app import client as defining
+
+    defining.publish_jobs()  # what a worker does at start
+    enqueuer = TriggerClient("enqueuer", runs_queue="enqueuer-own-queue")
+    assert enqueuer.jobs == {}
+    with pytest.raises(ValidationError, match=r"job 'three-tasks': payload invalid: .*'tag'"):
+        enqueuer.trigger("three-tasks", {"nom": "x"})
+    with pytest.raises(ValidationError, match=r"tag: 5 is not of type 'string'"):
+        enqueuer.trigger("three-tasks", {"tag": 5})
+    assert enqueuer.list_runs() == []  # nothing was started
+    enqueuer.trigger("three-tasks", {"tag": "ok"})  # a valid one is accepted
+    assert len(enqueuer.list_runs()) == 1
+    # an event: the job gets a FAILURE run recording why, as for a job defined here
+    (h,) = enqueuer.send_event("order.placed", {"order_id": "seven"}, id="bad-remote")
+    run = h.get()
+    assert run.status == "FAILURE" and run.executions == 0
+    assert run.error["type"] == "ValidationError"
+    assert "order_id: 'seven' is not of type 'integer'" in run.error["message"]
+    assert "'amount' is a required property" in run.error["message"]
+
+
 def test_invalid_job_definitions_fail_at_definition():
     c = TriggerClient("defs")
 

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 from typing import Any
 
 import pytest
@@ -150,6 +151,20 @@ def test_beat_keeps_its_schedule_on_a_volume(services) -> None:
                             for v in services[name]["volumes"])
 
 
+def test_beat_schedule_volume_is_writable_by_the_image_user(services) -> None:
+    """A new named volume takes the owner of the image's directory at its mount point; a
+    directory missing from the image becomes root's, which the image's user cannot write."""
+    (name, cmd), = _celery(services, "beat").items()
+    folder = os.path.dirname(_option(cmd, "-s", "--schedule") or "")
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    user = re.findall(r"^USER (\S+)$", text, re.M)[-1]
+    before_user = text[: text.rindex(f"USER {user}")]
+    runs = re.findall(r"^RUN (.*)$", before_user, re.M)
+    assert any(re.search(rf"mkdir -p (\S+ )*{re.escape(folder)}( |$)", r) for r in runs), runs
+    assert any(re.search(rf"chown (-R )?{user} (\S+ )*{re.escape(folder)}( |$)", r)
+               for r in runs), runs
+
+
 def test_flower_listens_on_5555(services) -> None:
     (name, cmd), = _celery(services, "flower").items()
     assert _option(cmd, "--port") == "5555"
@@ -159,12 +174,25 @@ def test_flower_listens_on_5555(services) -> None:
 def test_webhook_app_service_serves_the_example_app(services) -> None:
     svc = services["webhooks"]
     cmd = _command(svc)
-    assert cmd == ["python", "-m", "examples.webhook_app"]
+    # A production WSGI server (not werkzeug's development server), installed in the image.
+    assert cmd[0] == "gunicorn" and cmd[-1] == "examples.webhook_app:app"
+    bind = _option(cmd, "--bind", "-b")
+    assert bind and bind.startswith("0.0.0.0:")
     env = _env(svc)
-    assert env["HOST"] == "0.0.0.0"
     # Deliveries are always verified: compose refuses to start without the secret.
     assert env["GITHUB_WEBHOOK_SECRET"] == "required-GITHUB_WEBHOOK_SECRET"
-    assert any(str(p).endswith(f":{env['PORT']}") for p in svc["ports"])
+    assert any(str(p).endswith(f":{bind.split(':')[1]}") for p in svc["ports"])
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    assert any(d.startswith("gunicorn") for d in extras["deploy"])
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert dockerfile.count("--extra deploy") == 2  # both uv sync steps install it
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    checked = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--check-config", *cmd[1:]], cwd=ROOT,
+        capture_output=True, text=True, env={**clean, **env, "PYTHONPATH": str(ROOT)},
+        timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr  # it loads the app
     code = ("import examples.webhook_app as m; assert callable(m.app); "
             "import inspect; print(list(inspect.signature(m.app).parameters))")
     clean = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}

@@ -69,6 +69,7 @@ class Monitored:
     def __init__(self, base: str, run_id: str, worker_name: str):
         self.base, self.run_id, self.worker_name = base, run_id, worker_name
         self.tasks: dict[str, Any] = {}
+        self.retried_id = ""  # a run whose dispatched task failed once and was retried
 
 
 @pytest.fixture(scope="module")
@@ -101,14 +102,17 @@ def monitored(worker_env: dict[str, str], tmp_path_factory) -> Iterator[Monitore
         time.sleep(1)  # Flower's event consumer connects after its HTTP server
         handle = client.trigger("notify", {"channel": "#ops", "text": "deploy done"})
         assert handle.result(timeout=30)["sent"] == "deploy done"
+        retried = client.trigger("notify", {"channel": "#ops", "text": "flaky deploy"})
+        assert retried.result(timeout=30)["sent"] == "flaky deploy"  # its 2nd attempt
         m = Monitored(base, handle.id, worker.output().split(" ready.")[0].split()[-1])
+        m.retried_id = retried.id
         deadline = time.monotonic() + 30
         while True:
             status, body = _get(base, "/api/tasks")
             m.tasks = json.loads(body) if status == 200 else {}
             finished = [t for t in m.tasks.values() if t.get("state") == "SUCCESS"]
             names = [t.get("name") for t in finished]
-            if names.count("trigger-celery.run") >= 2 and "echo.messages.send" in names:
+            if names.count("trigger-celery.run") >= 4 and names.count("echo.messages.send") >= 2:
                 break
             assert time.monotonic() < deadline, (status, body[:2000], log.read_text()[-2000:])
             time.sleep(0.5)
@@ -123,8 +127,18 @@ def _of(m: Monitored, name: str) -> list[dict[str, Any]]:
     return [t for t in m.tasks.values() if t.get("name") == name]
 
 
+def test_flower_shows_a_retried_attempt_with_its_name_and_properties(
+        monitored: Monitored) -> None:
+    (send,) = [t for t in _of(monitored, "echo.messages.send")
+               if monitored.retried_id in (t.get("kwargs") or "")]
+    assert send["retries"] == 1 and send["state"] == "SUCCESS"  # the retried attempt
+    assert send["args"] == "('Send flaky deploy to #ops')"
+    assert "{Channel=#ops}" in send["kwargs"] and "attempt=2" in send["kwargs"]
+
+
 def test_flower_shows_dispatched_task_with_its_properties(monitored: Monitored) -> None:
-    (send,) = _of(monitored, "echo.messages.send")
+    (send,) = [t for t in _of(monitored, "echo.messages.send")
+               if monitored.run_id in (t.get("kwargs") or "")]
     assert send["args"] == "('Send deploy done to #ops')"
     assert "{Channel=#ops}" in send["kwargs"]
     assert f"run={monitored.run_id}" in send["kwargs"] and "key='send'" in send["kwargs"]
@@ -140,7 +154,8 @@ def test_flower_shows_run_task_with_job_and_run_ids(monitored: Monitored) -> Non
 def test_flower_shows_job_and_run_id_in_one_run_message(monitored: Monitored) -> None:
     runs = _of(monitored, "trigger-celery.run")
     assert runs
-    assert all(monitored.run_id in t["args"] and "job: notify" in t["kwargs"] for t in runs)
+    ids = (monitored.run_id, monitored.retried_id)
+    assert all(any(i in t["args"] for i in ids) and "job: notify" in t["kwargs"] for t in runs)
 
 
 def test_no_secret_in_any_flower_answer_or_in_redis(monitored: Monitored,

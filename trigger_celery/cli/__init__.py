@@ -2,19 +2,46 @@
 
 The client is found with ``--app module:attr`` or ``TRIGGER_CELERY_APP`` (default
 ``workers.app:client``); the current directory is on ``sys.path``. See ``docs/cli.md``.
+
+Public for scripts and examples (``examples/*.py`` use only these): :class:`local_stack` (Redis
+or an embedded Valkey plus a worker, as ``dev`` runs them), :func:`print_timeline` (a run's
+timeline, as ``runs show`` prints it) and :func:`status_line` (one line of a run's progress).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from trigger_celery.cli import _dev, _enqueue
 from trigger_celery.cli._app import DEFAULT_APP, console, handle_errors, load_client, state
 from trigger_celery.cli._runs import runs_app
+from trigger_celery.cli._services import local_stack
+from trigger_celery.cli._timeline import print_timeline, status_line
 
-__all__ = ["app", "main"]
+__all__ = ["app", "local_stack", "main", "print_timeline", "status_line"]
+
+
+def _no_type_for_flags() -> None:
+    """typer 0.2x shows a type after every option in ``--help``, ``<bool>`` after flags too
+    (``--wait -w <bool>``), as if they took a value. A flag (or a counter) shows none."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+    if getattr(shown, "_flags_untyped", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        if self.is_flag or self.count:
+            return None
+        return shown(self, ctx)
+
+    display_type_rich._flags_untyped = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_no_type_for_flags()
 
 app = typer.Typer(
     name="trigger-celery",

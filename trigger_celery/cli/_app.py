@@ -19,12 +19,14 @@ from rich.markup import escape
 from typer._click.exceptions import ClickException
 
 from trigger_celery._errors import TriggerCeleryError
+from trigger_celery._settings import DEFAULT_REDIS_URL
 
 if TYPE_CHECKING:
     from trigger_celery._client import TriggerClient
 
 DEFAULT_APP = "workers.app:client"
 APP_ENV = "TRIGGER_CELERY_APP"
+REDIS_ENV = "TRIGGER_CELERY_REDIS_URL"
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -59,15 +61,29 @@ def _cwd_on_path() -> None:
         sys.path.insert(0, cwd)
 
 
-def load_client(spec: str | None = None) -> TriggerClient:
+def shown_url(url: str) -> str:
+    """``url`` without its password (``redis://:secret@host:6379/0`` -> ``redis://***@host...``)."""
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest.rsplit('@', 1)[-1]}"
+
+
+def load_client(spec: str | None = None, *, announce: bool = True) -> TriggerClient:
     """Import ``module:attr`` and return the client it names.
 
     ``attr`` may name a ``TriggerClient`` or its Celery app (``client.celery``); without
     ``:attr``, the module's ``client`` (else its only ``TriggerClient``) is used. The current
     directory is put on ``sys.path`` first.
 
+    The store is ``TRIGGER_CELERY_REDIS_URL``, else the embedded Valkey of a ``dev`` running in
+    this folder, else a ``redis_url`` the app passes itself; never the built-in default
+    silently. With ``announce``, one line on stderr says which store is used and why
+    (``store: redis://127.0.0.1:6379/0 (TRIGGER_CELERY_REDIS_URL)``).
+
     Raises:
-        CLIError: the module cannot be imported, or holds no client there.
+        CLIError: the module cannot be imported, or holds no client there; or no store is
+            configured (no variable, no running ``dev``, and the app uses the default URL).
     """
     from celery import Celery
 
@@ -78,12 +94,15 @@ def load_client(spec: str | None = None) -> TriggerClient:
     if not module_name:
         raise CLIError(f"--app {spec!r}: expected module:attribute, e.g. {DEFAULT_APP}")
     _cwd_on_path()
-    if not os.environ.get("TRIGGER_CELERY_REDIS_URL"):
-        from trigger_celery.cli._services import running_dev_url
+    source = REDIS_ENV
+    if not os.environ.get(REDIS_ENV):
+        from trigger_celery.cli._services import dev_dir, running_dev_url
 
         url = running_dev_url()  # the embedded Valkey of a `dev` running in this folder
+        source = "the app's redis_url"
         if url:
-            os.environ["TRIGGER_CELERY_REDIS_URL"] = url
+            os.environ[REDIS_ENV] = url
+            source = f"the dev running in {dev_dir()}"
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -106,6 +125,16 @@ def load_client(spec: str | None = None) -> TriggerClient:
         obj = getattr(obj, "trigger_client", obj)
     if not isinstance(obj, TriggerClient):
         raise CLIError(f"app {spec!r} is not a TriggerClient (got {type(obj).__name__})")
+    if not os.environ.get(REDIS_ENV) and obj.settings.redis_url == DEFAULT_REDIS_URL:
+        from trigger_celery.cli._services import dev_dir
+
+        raise CLIError(
+            f"no store configured: {REDIS_ENV} is not set and no `trigger-celery dev` runs in "
+            f"{dev_dir()}; set {REDIS_ENV} (e.g. {DEFAULT_REDIS_URL}) or start "
+            "`trigger-celery dev` in this folder")
+    if announce:
+        err_console.print(f"[dim]store: {escape(shown_url(obj.settings.redis_url))} "
+                          f"({escape(source)})[/]", soft_wrap=True)
     return obj
 
 

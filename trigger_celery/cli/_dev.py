@@ -22,6 +22,7 @@ from trigger_celery.cli._app import (
     console,
     handle_errors,
     load_client,
+    shown_url,
 )
 from trigger_celery.cli._services import local_stack
 
@@ -50,7 +51,7 @@ def celery_argv(command: str, extra: list[str]) -> list[str]:
 
 def _celery_command(ctx: typer.Context, command: str) -> None:
     spec = app_spec()
-    load_client(spec)  # a bad --app fails here, in one line, not in Celery's traceback
+    load_client(spec)  # a bad --app or no store fails here, in one line, not in Celery's traceback
     env = {**os.environ, APP_ENV: spec}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (os.getcwd(), env.get("PYTHONPATH")) if p)
     _exec(celery_argv(command, list(ctx.args)), env)
@@ -127,9 +128,11 @@ def dev(
 
 
 def _summary(spec: str, stack: Any) -> None:
-    client = load_client(spec)  # imported now that TRIGGER_CELERY_REDIS_URL is known
+    # imported now that TRIGGER_CELERY_REDIS_URL is known; the line below names the store
+    client = load_client(spec, announce=False)
     queues = [q.name for q in client.celery.conf.task_queues]
-    console.print(f"[bold]trigger-celery dev[/] · app {spec} · Redis {stack.redis_url} · "
+    redis_url = shown_url(stack.redis_url)
+    console.print(f"[bold]trigger-celery dev[/] · app {spec} · Redis {redis_url} · "
                   f"queues {', '.join(queues)} · beat {'on' if stack.beat else 'off'}",
                   soft_wrap=True)
     for job in client.jobs.values():

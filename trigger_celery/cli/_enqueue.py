@@ -6,10 +6,13 @@ import time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
+from trigger_celery._errors import error_suffix
 from trigger_celery._states import FAILURE, SUCCESS
 from trigger_celery.cli._app import CLIError, console, err_console, handle_errors, load_client
 from trigger_celery.cli._app import parse_payload as _parse
+from trigger_celery.cli._queues import stuck_queue, unconsumed_note
 from trigger_celery.cli._timeline import print_timeline, status_line
 
 if TYPE_CHECKING:
@@ -24,27 +27,51 @@ TimeoutOpt = Annotated[float | None, typer.Option(
     "--timeout", help="With --wait: give up after this many seconds (exit code 1).")]
 
 
+#: A run still QUEUED this long (seconds) after ``--wait`` began is checked for a consumer, then
+#: again every ``QUEUED_CHECK_EVERY_S`` seconds while it stays queued.
+QUEUED_CHECK_AFTER_S = 1.5
+QUEUED_CHECK_EVERY_S = 10.0
+
+
 def wait_for(client: TriggerClient, run_ids: list[str], timeout: float | None) -> list[Run]:
-    """Poll the runs until all finished, showing the current one's status on stderr."""
-    deadline = None if timeout is None else time.monotonic() + timeout
+    """Poll the runs until all finished (``timeout``: seconds, ``None`` for ever), showing the
+    current one's status on stderr; a run that stays QUEUED, or waits on a dispatched task, while
+    no worker consumes the queue it waits on gets one yellow line saying so."""
+    start = time.monotonic()
+    deadline = None if timeout is None else start + timeout
     done: dict[str, Run] = {}
+    warned: set[str] = set()
+    next_check = start + QUEUED_CHECK_AFTER_S
+    note: str | None = None
     with err_console.status("waiting…", spinner="dots") as status:
         while True:
+            run = None
             for rid in run_ids:
                 if rid in done:
                     continue
                 run = client.get_run(rid)
                 if run.finished:
                     done[rid] = run
+                    run = None
                 else:
-                    status.update(status_line(run))
                     break
             if len(done) == len(run_ids):
                 return [done[r] for r in run_ids]
+            assert run is not None
+            if stuck_queue(client, run) is None:
+                note = None
+            elif time.monotonic() >= next_check:  # still queued: is anyone consuming?
+                next_check = time.monotonic() + QUEUED_CHECK_EVERY_S
+                note = unconsumed_note(client, run)
+                if note and run.id not in warned:
+                    warned.add(run.id)
+                    err_console.print(f"[yellow]run {run.id}: {escape(note)}[/]",
+                                      soft_wrap=True)
+            status.update(status_line(run) + (f" · [yellow]{escape(note)}[/]" if note else ""))
             if deadline is not None and time.monotonic() >= deadline:
-                left = [r for r in run_ids if r not in done]
-                raise CLIError(f"run {left[0]} not finished after {timeout:g} s "
-                               f"(still {client.get_run(left[0]).status})")
+                why = f": {note}" if note else ""
+                raise CLIError(f"run {run.id} not finished after {timeout:g} s "
+                               f"(still {run.status}{why})")
             time.sleep(0.25)
 
 
@@ -55,8 +82,7 @@ def report(runs: list[Run]) -> None:
     bad = [r for r in runs if r.status != SUCCESS]
     if bad:
         r = bad[0]
-        why = f": {r.error.get('type')}: {r.error.get('message')}" if r.error else ""
-        raise CLIError(f"run {r.id} ended {r.status}{why}")
+        raise CLIError(f"run {r.id} ended {r.status}{error_suffix(r)}")
 
 
 @handle_errors

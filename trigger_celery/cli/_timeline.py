@@ -92,6 +92,8 @@ def _wait_detail(t: Task) -> str:
     head = f"wait {seconds:g} s" if isinstance(seconds, int | float) else "wait"
     if t.status == COMPLETED and t.completed_at is not None:
         return f"{head} · resumed at {_when(t.completed_at)} UTC"
+    if t.status == CANCELED:
+        return f"[magenta]{head} · canceled with the run: it will not resume[/]"
     if due is not None:
         return f"[yellow]{head} · resumes at {_when(due)} UTC ({_relative(due)})[/]"
     return head
@@ -113,6 +115,9 @@ def _add_task_details(node: Tree, t: Task) -> None:
         took = f" in {_ms(t.duration_ms)}" if t.duration_ms is not None else ""
         node.add(f"[green]attempt {t.attempts} succeeded{took}[/] at {_when(t.completed_at)}"
                  + (f" · output {_short(t.output)}" if t.output is not None else ""))
+    if t.status == RUNNING and t.started_at is not None:
+        node.add(f"[cyan]attempt {t.attempts} running since {_when(t.started_at)} UTC "
+                 f"({_relative(t.started_at)})[/]")
     if t.kind != "wait" and t.status == WAITING and t.retry_at:
         reason = "deferred by on_error" if t.deferrals else "retry"
         node.add(f"[yellow]{reason}: next attempt at {_when(t.retry_at)} UTC "
@@ -122,9 +127,10 @@ def _add_task_details(node: Tree, t: Task) -> None:
                  f"{escape(str(t.error.get('message')))}[/]")
 
 
-def render(run: Run) -> Tree:
-    """The run as a rich ``Tree``: header, tasks nested under parents with their attempts,
-    errors and waits, then logs, output and error."""
+def render(run: Run, notes: list[str] | None = None) -> Tree:
+    """The run as a rich ``Tree``: header, ``notes`` (plain text, in yellow: e.g. that no worker
+    consumes its queue), tasks nested under parents with their attempts, errors and waits, then
+    logs, output and error."""
     took = ""
     if run.finished_at and run.created_at:
         took = f" in {run.finished_at - run.created_at:.2f} s"
@@ -139,6 +145,8 @@ def render(run: Run) -> Tree:
     if run.status == WAITING and run.wake_at:
         root.add(f"[yellow]waiting[/] ({escape(str(run.wait_reason))}) until "
                  f"{_when(run.wake_at)} UTC ({_relative(run.wake_at)})")
+    for note in notes or []:
+        root.add(f"[yellow]{escape(note)}[/]")
     tasks = root.add(f"[bold]tasks[/] ({len(run.tasks)})")
     nodes: dict[str | None, Tree] = {None: tasks}
     for t in run.tasks:
@@ -176,17 +184,40 @@ def status_line(run: Run) -> str:
     return text + f" · {done}/{len(run.tasks)} tasks done"
 
 
-def print_timeline(run: Run, console: Console | None = None) -> None:
-    (console or Console()).print(render(run))
+def print_timeline(run: Run, console: Console | None = None,
+                   notes: list[str] | None = None) -> None:
+    """Print :func:`render`'s tree of ``run`` (with ``notes``) on ``console``."""
+    (console or Console()).print(render(run, notes))
 
 
-def runs_table(runs: list[Run]) -> Table:
-    table = Table()
+def _took(run: Run) -> str:
+    if run.finished_at is None or run.created_at is None:
+        return ""
+    return _ms((run.finished_at - run.created_at) * 1000)
+
+
+def runs_table(runs: list[Run], width: int = 80) -> Table:
+    """Runs as a borderless table that fits ``width`` columns (characters).
+
+    Always: the full run id (never cut, so it can be copied), status, job@version (wrapped when
+    long) and the creation time (UTC, ``MM-DD HH:MM:SS``). From 110 columns on: the duration
+    (creation to finish), executions and the event name too. ``runs list --json`` has it all.
+    """
+    wide = width >= 110
+    table = Table(box=None, pad_edge=False, padding=(0, 1), header_style="bold")
     table.add_column("run", no_wrap=True)
-    for name in ("job", "status", "created (UTC)", "finished (UTC)", "executions", "event"):
-        table.add_column(name)
+    table.add_column("status", no_wrap=True)
+    table.add_column("job", overflow="fold", ratio=1)
+    table.add_column("created UTC", no_wrap=True)
+    if wide:
+        table.add_column("took", no_wrap=True, justify="right")
+        table.add_column("execs", no_wrap=True, justify="right")
+        table.add_column("event", overflow="fold")
     for r in runs:
-        table.add_row(r.id, f"{r.job_id}@{r.job_version}", _styled(r.status),
-                      _date(r.created_at), _date(r.finished_at), str(r.executions),
-                      r.event_name or "")
+        created = (datetime.fromtimestamp(r.created_at, UTC).strftime("%m-%d %H:%M:%S")
+                   if r.created_at else "-")
+        row = [r.id, _styled(r.status), escape(f"{r.job_id}@{r.job_version}"), created]
+        if wide:
+            row += [_took(r), str(r.executions), escape(r.event_name or "")]
+        table.add_row(*row)
     return table

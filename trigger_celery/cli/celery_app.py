@@ -9,5 +9,5 @@ from __future__ import annotations
 
 from trigger_celery.cli._app import load_client
 
-client = load_client()
+client = load_client(announce=False)  # Celery's banner names the broker
 app = celery = client.celery

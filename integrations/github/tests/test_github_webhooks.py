@@ -124,13 +124,39 @@ def test_wsgi_app_answers() -> None:
 
     ok = client.post("/github", data=body, headers=headers_for(body, event="star", delivery="d-9"))
     assert ok.status_code == 202
-    assert ok.get_json() == {"event": "github.star.created", "id": "d-9"}
+    assert ok.get_json() == {"event": "github.star.created", "id": "d-9", "runs": [],
+                             "duplicate": False}
 
     bad = headers_for(body, event="star", delivery="d-10", secret="nope")
     assert client.post("/github", data=body, headers=bad).status_code == 401
     assert client.post("/github", data=b"nope", headers=headers_for(b"nope")).status_code == 400
     assert client.get("/github").status_code == 405
     assert [c[2] for c in rec.calls] == ["d-9"]
+
+
+def test_wsgi_answer_lists_the_runs_and_marks_a_redelivery_duplicate(store_redis) -> None:
+    from trigger_celery import TriggerClient, event_trigger
+
+    app = TriggerClient("webhook-answers", runs_queue="webhook-answers-unconsumed",
+                        key_prefix="tcwebhook")
+    for job_id in ("starred-a", "starred-b"):
+        app.define_job(id=job_id, version="1.0.0", trigger=event_trigger("github.star.created"))(
+            lambda payload, io, ctx: None)
+    client = Client(make_wsgi_app(secret=SECRET, send_event=app.send_event))
+    body = json.dumps({"action": "created", "starred_at": None}).encode()
+    headers = headers_for(body, event="star", delivery="d-77")
+
+    first = client.post("/", data=body, headers=headers)
+    assert first.status_code == 202
+    answer = first.get_json()
+    runs = sorted(r.id for r in app.list_runs())
+    assert len(runs) == 2 and sorted(r["id"] for r in answer["runs"]) == runs
+    assert answer["duplicate"] is False and not any(r["duplicate"] for r in answer["runs"])
+
+    again = client.post("/", data=body, headers=headers).get_json()  # GitHub's redelivery
+    assert sorted(r["id"] for r in again["runs"]) == runs
+    assert again["duplicate"] is True and all(r["duplicate"] for r in again["runs"])
+    assert len(app.list_runs()) == 2
 
 
 def test_wsgi_app_reports_send_event_failure_as_500(caplog: pytest.LogCaptureFixture) -> None:

@@ -135,10 +135,22 @@ def handle_webhook(
     return name, delivery
 
 
+def runs_answer(result: Any) -> dict[str, Any]:
+    """What a webhook answer says about the runs ``send_event`` returned (``TriggerClient.
+    send_event``: a list of run handles): ``{"runs": [{"id": "run_…", "duplicate": false}],
+    "duplicate": false}``. ``duplicate`` marks a run an earlier delivery with the same id
+    already started (a redelivery starts none); the top-level one is true when every run is."""
+    handles = result if isinstance(result, list | tuple) else []
+    runs = [{"id": str(h.id), "duplicate": not getattr(h, "created", True)}
+            for h in handles if getattr(h, "id", None)]
+    return {"runs": runs, "duplicate": bool(runs) and all(r["duplicate"] for r in runs)}
+
+
 def make_wsgi_app(*, secret: str | bytes, send_event: SendEvent) -> Callable[..., Any]:
     """A WSGI app receiving GitHub webhooks (POST, any path).
 
-    Answers 202 ``{"event": name, "id": delivery}`` when accepted, 401 on a bad or missing
+    Answers 202 ``{"event": name, "id": delivery, "runs": [{"id": run id, "duplicate": bool}],
+    "duplicate": bool}`` when accepted (see :func:`runs_answer`), 401 on a bad or missing
     signature, 400 on a malformed delivery (or a form-encoded one: configure the webhook with
     ``content_type: json``), 405 for other methods, 413 over 25 MB, and 500 when ``send_event``
     fails (GitHub then shows the delivery as failed and it can be redelivered).
@@ -160,11 +172,18 @@ def make_wsgi_app(*, secret: str | bytes, send_event: SendEvent) -> Callable[...
             response = _json(413, {"error": "payload too large"})
         else:
             body = request.get_data(cache=False)
+            results: list[Any] = []
+
+            def send(name: str, payload: Any, **kwargs: Any) -> Any:
+                results.append(send_event(name, payload, **kwargs))
+                return results[-1]
+
             try:
                 name, delivery = handle_webhook(
-                    dict(request.headers.items()), body, secret=secret, send_event=send_event
+                    dict(request.headers.items()), body, secret=secret, send_event=send
                 )
-                response = _json(202, {"event": name, "id": delivery})
+                response = _json(202, {"event": name, "id": delivery,
+                                       **runs_answer(results[0] if results else None)})
             except WebhookRejected as exc:
                 response = _json(exc.status, {"error": str(exc)})
             except Exception:

@@ -99,7 +99,8 @@ def test_wsgi_app_answers_200_401_400_405():
     ok = client.post("/typeform", data=BODY, content_type="application/json",
                      headers={"Typeform-Signature": signature(SECRET, BODY)})
     assert ok.status_code == 200
-    assert ok.json == {"ok": True, "event_id": "01HTEST0EVENT0ID0000000000"}
+    assert ok.json == {"ok": True, "event_id": "01HTEST0EVENT0ID0000000000", "runs": [],
+                       "duplicate": False}
     assert client.post("/typeform", data=BODY, content_type="application/json").status_code == 401
     bad = b"{oops"
     assert client.post("/typeform", data=bad,
@@ -127,3 +128,19 @@ def test_on_form_response_builds_the_engine_event_trigger():
     expected = jobs.event_trigger("typeform.form_response",
                                   filter={"form_response": {"form_id": ["abc123"]}})
     assert on_form_response("abc123") == expected
+
+
+def test_wsgi_answer_lists_the_runs_and_marks_a_redelivery_duplicate(store_redis):
+    from trigger_celery import TriggerClient, event_trigger
+
+    app = TriggerClient("typeform-answers", runs_queue="typeform-answers-unconsumed",
+                        key_prefix="tctypeform")
+    app.define_job(id="form-in", version="1.0.0",
+                   trigger=event_trigger("typeform.form_response"))(lambda payload, io, ctx: None)
+    client = Client(make_wsgi_app(secret=SECRET, send_event=app.send_event))
+    headers = {"Typeform-Signature": signature(SECRET, BODY)}
+    first = client.post("/", data=BODY, content_type="application/json", headers=headers).json
+    (run,) = app.list_runs()
+    assert first["runs"] == [{"id": run.id, "duplicate": False}] and first["duplicate"] is False
+    again = client.post("/", data=BODY, content_type="application/json", headers=headers).json
+    assert again["runs"] == [{"id": run.id, "duplicate": True}] and again["duplicate"] is True

@@ -203,10 +203,22 @@ def handle_webhook(
     return send_event(name, payload, id=payload["event_id"])
 
 
+def runs_answer(result: Any) -> dict[str, Any]:
+    """What a webhook answer says about the runs ``send_event`` returned (``TriggerClient.
+    send_event``: a list of run handles): ``{"runs": [{"id": "run_…", "duplicate": false}],
+    "duplicate": false}``. ``duplicate`` marks a run an earlier delivery with the same id
+    already started (a redelivery starts none); the top-level one is true when every run is."""
+    handles = result if isinstance(result, list | tuple) else []
+    runs = [{"id": str(h.id), "duplicate": not getattr(h, "created", True)}
+            for h in handles if getattr(h, "id", None)]
+    return {"runs": runs, "duplicate": bool(runs) and all(r["duplicate"] for r in runs)}
+
+
 def make_wsgi_app(*, secret: str | bytes, send_event: Callable[..., Any]) -> Callable[..., Any]:
     """A WSGI app (werkzeug) receiving Typeform deliveries at any path.
 
-    Answers: 200 ``{"ok": true, "event_id": ...}`` when sent; 401 on a bad signature; 400 on a
+    Answers: 200 ``{"ok": true, "event_id": ..., "runs": [{"id": run id, "duplicate": bool}],
+    "duplicate": bool}`` when sent (see :func:`runs_answer`); 401 on a bad signature; 400 on a
     bad payload; 405 for methods other than POST. Mount it under a path of your web app or serve
     it alone (``werkzeug.serving.run_simple``).
     """
@@ -223,12 +235,13 @@ def make_wsgi_app(*, secret: str | bytes, send_event: Callable[..., Any]) -> Cal
         try:
             # werkzeug's Headers is mapping-shaped (``items()``) without being a Mapping
             headers = cast("Mapping[str, str]", request.headers)
-            handle_webhook(headers, body, secret=secret, send_event=send_event)
+            result = handle_webhook(headers, body, secret=secret, send_event=send_event)
         except WebhookSignatureError as exc:
             return json_response(401, {"ok": False, "error": str(exc)})
         except WebhookPayloadError as exc:
             return json_response(400, {"ok": False, "error": str(exc)})
-        return json_response(200, {"ok": True, "event_id": json.loads(body)["event_id"]})
+        return json_response(200, {"ok": True, "event_id": json.loads(body)["event_id"],
+                                   **runs_answer(result)})
 
     return app
 

@@ -22,6 +22,7 @@ import redis
 from typer.testing import CliRunner
 
 from tests.support import ROOT, Worker
+from trigger_celery import RunFailedError
 from trigger_celery.cli import _dev, app
 
 APP = "tests.cli_app:client"
@@ -66,7 +67,8 @@ def _wait_status(run_id: str, statuses: set[str], timeout: float = 20) -> str:
 
 
 def _one_error_line(result) -> str:
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    lines = [ln for ln in result.stderr.splitlines()
+             if ln.strip() and not ln.startswith("store: ")]
     assert result.exit_code == 1, result.output
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ")
@@ -110,6 +112,34 @@ def test_bad_json_payload_is_one_red_line(cli, store_redis: redis.Redis) -> None
     missing = _one_error_line(cli("trigger", "greet", "--payload", "@/nonexistent/p.json"))
     assert "cannot read '/nonexistent/p.json'" in missing
     assert _client().list_runs() == []  # nothing was started
+
+
+def test_commands_name_their_store_and_never_fall_back_silently(
+        worker_env: dict[str, str], tmp_path: Path, cli) -> None:
+    shown = cli("runs", "list")
+    store = os.environ["TRIGGER_CELERY_REDIS_URL"]
+    assert f"store: {store} (TRIGGER_CELERY_REDIS_URL)" in shown.stderr.splitlines()
+    from trigger_celery.cli._app import shown_url
+
+    assert shown_url("redis://:s3cret@db.internal:6379/0") == "redis://***@db.internal:6379/0"
+    # Another terminal with nothing configured and no dev running in this folder: an error
+    # saying how to configure, not a silent redis://127.0.0.1:6379/0.
+    env = {k: v for k, v in worker_env.items() if not k.startswith("TRIGGER_CELERY_")}
+    env.update(TRIGGER_CELERY_APP=APP, TRIGGER_CELERY_DEV_DIR=str(tmp_path))
+    result = _cli_subprocess(env, "runs", "list")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"error: no store configured: TRIGGER_CELERY_REDIS_URL is not set and no "
+        f"`trigger-celery dev` runs in {tmp_path}; set TRIGGER_CELERY_REDIS_URL (e.g. "
+        "redis://127.0.0.1:6379/0) or start `trigger-celery dev` in this folder")
+
+
+def test_help_shows_no_type_after_flags(cli) -> None:
+    for command in (["trigger"], ["dev"], ["runs", "list"]):
+        result = cli(*command, "--help", COLUMNS="120")
+        assert result.exit_code == 0, result.output
+        assert "<bool>" not in result.stdout, result.stdout
+    assert "<str>" in cli("trigger", "--help", COLUMNS="120").stdout  # options with values do
 
 
 def test_verbose_adds_the_traceback(cli) -> None:
@@ -178,6 +208,22 @@ def test_runs_list_filters(cli) -> None:
     line = _one_error_line(cli("runs", "list", "--status", "DONE"))
     assert "unknown status 'DONE'" in line
 
+    narrow = cli("runs", "list", COLUMNS="80")
+    lines = narrow.stdout.splitlines()
+    assert lines and all(len(ln) <= 80 for ln in lines), narrow.stdout
+    assert "…" not in narrow.stdout  # nothing cut: full ids, statuses, jobs, times
+    for h in [*greets, sleepy]:
+        (row,) = [ln for ln in lines if h.id in ln]
+        assert row.split()[1] == client.get_run(h.id).status
+    assert "sleepy@1.0.0" in narrow.stdout and "greet@1.0.0" in narrow.stdout
+
+    as_json = cli("runs", "list", "--json", "--job", "greet")
+    records = json.loads(as_json.stdout)
+    assert [r["id"] for r in records] == [h.id for h in reversed(greets)]
+    assert records[0]["status"] == "SUCCESS" and records[0]["job_version"] == "1.0.0"
+    assert "tasks" not in records[0]
+    assert json.loads(cli("runs", "list", "--json", "--job", "nothing-here").stdout) == []
+
 
 def test_runs_show_a_waiting_run_then_cancel_it(cli) -> None:
     handle = _client().trigger("sleepy", {"seconds": 600})
@@ -187,14 +233,128 @@ def test_runs_show_a_waiting_run_then_cancel_it(cli) -> None:
     assert "WAITING" in shown.stdout and "long-nap" in shown.stdout
     assert "wait 600 s · resumes at" in shown.stdout and "(in 10 min)" in shown.stdout
 
-    as_json = cli("runs", "show", handle.id, "--json")
-    assert json.loads(as_json.stdout)["status"] == "WAITING"
+    as_json = cli("runs", "show", handle.id, "--json", COLUMNS="40")  # never wrapped
+    record = json.loads(as_json.stdout)
+    assert record["status"] == "WAITING" and record["tasks"][0]["key"] == "long-nap"
 
     canceled = cli("runs", "cancel", handle.id)
     assert canceled.exit_code == 0 and f"run {handle.id}: CANCELED" in canceled.stdout
     assert _client().get_run(handle.id).status == "CANCELED"
     again = cli("runs", "cancel", handle.id)
     assert again.exit_code == 0 and "already finished: CANCELED" in again.stdout
+    after = cli("runs", "show", handle.id)
+    assert "CANCELED" in after.stdout and "resumes at" not in after.stdout
+    assert "wait 600 s · canceled with the run: it will not resume" in after.stdout
+    with pytest.raises(RunFailedError) as info:
+        handle.result(timeout=5)
+    assert str(info.value) == f"run {handle.id} ended CANCELED (canceled; it ran no further task)"
+
+
+def test_trigger_wait_on_a_run_canceled_meanwhile(cli) -> None:
+    import threading
+
+    def cancel_when_waiting() -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            runs = _client().list_runs(job_id="sleepy", status="WAITING")
+            if runs:
+                _client().cancel_run(runs[0].id)
+                return
+            time.sleep(0.05)
+
+    canceler = threading.Thread(target=cancel_when_waiting)
+    canceler.start()
+    result = cli("trigger", "sleepy", "--payload", '{"seconds": 600}', "--wait", "--timeout", "30")
+    canceler.join()
+    run_id = result.stdout.splitlines()[0].strip()
+    line = _one_error_line(result)
+    assert line == f"error: run {run_id} ended CANCELED (canceled; it ran no further task)"
+
+
+def test_a_run_queued_where_no_worker_consumes_says_so(cli) -> None:
+    idle = "tests.cli_idle_app:client"
+    result = cli("trigger", "idle", "--wait", "--timeout", "4", app_spec=idle)
+    assert result.exit_code == 1
+    run_id = result.stdout.splitlines()[0].strip()
+    note = ("no worker consumes queue 'cli-idle' (1 message waiting): the run starts when one "
+            "does; start one with `trigger-celery worker -Q cli-idle`")
+    assert f"run {run_id}: {note}" in result.stderr  # said while waiting, once
+    assert result.stderr.count(note) == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: run {run_id} not finished after 4 s (still QUEUED: {note})")
+    shown = cli("runs", "show", run_id, app_spec=idle, COLUMNS="300")
+    assert shown.exit_code == 0 and "QUEUED" in shown.stdout
+    assert " ".join(shown.stdout.split()).count(note) == 1
+    # A queued run on a consumed queue gets no such note.
+    greet = cli("runs", "show", _client().trigger("greet", {"name": "q"}).id)
+    assert "no worker consumes" not in greet.stdout
+
+
+def test_an_inline_task_in_flight_shows_and_cancel_says_when_the_run_stops(
+        cli, store_redis: redis.Redis) -> None:
+    handle = _client().trigger("slowpoke", {"tag": "fly", "seconds": 4})
+    deadline = time.monotonic() + 20
+    while "running since" not in (shown := cli("runs", "show", handle.id, COLUMNS="200")).stdout:
+        assert time.monotonic() < deadline, shown.stdout
+        time.sleep(0.1)
+    out = shown.stdout
+    assert "EXECUTING" in out and "RUNNING   slow" in out and "Tag: fly" in out
+    assert "attempt 1 running since" in out
+    record = json.loads(cli("runs", "show", handle.id, "--json").stdout)
+    (slow,) = record["tasks"]
+    assert slow["status"] == "RUNNING" and slow["started_at"] > record["created_at"]
+
+    canceled = cli("runs", "cancel", handle.id, COLUMNS="200")
+    assert canceled.exit_code == 0, canceled.output
+    assert f"run {handle.id}: CANCELED" in canceled.stdout
+    assert ("an execution is in progress: task 'slow' is running now and finishes first; the "
+            "run stops at its next task (no task starts after this)") in canceled.stdout
+    time.sleep(5)  # the callback ends; the next task must not start
+    assert store_redis.get("side:fly:after") is None
+    after = cli("runs", "show", handle.id)
+    assert "CANCELED" in after.stdout and "running since" not in after.stdout
+
+
+def test_retry_now_runs_a_task_waiting_on_backoff_at_once(cli) -> None:
+    handle = _client().trigger("backoff", {})
+    _wait_status(handle.id, {"WAITING"})
+    shown = cli("runs", "show", handle.id)
+    assert "retry: next attempt at" in shown.stdout and "(in 10 min)" in shown.stdout
+    moved = cli("runs", "retry-now", handle.id, "call", COLUMNS="200")
+    assert moved.exit_code == 0, moved.output
+    assert f"run {handle.id}: task 'call' runs its next attempt now (it was due at" in moved.stdout
+    assert "in 10 min)" in moved.stdout
+    assert handle.result(timeout=10) == {"attempts": 2}
+    line = _one_error_line(cli("runs", "retry-now", handle.id, "call"))
+    assert "task 'call' of run" in line and "is COMPLETED, not waiting to retry" in line
+    assert "has no task with key 'nope'" in _one_error_line(
+        cli("runs", "retry-now", handle.id, "nope"))
+
+
+def test_retry_now_of_a_deferred_dispatched_task(cli) -> None:
+    handle = _client().trigger("notify", {"channel": "#c", "text": "later on"})
+    deadline = time.monotonic() + 20
+    while "deferred by on_error" not in (shown := cli("runs", "show", handle.id)).stdout:
+        assert time.monotonic() < deadline, shown.stdout
+        time.sleep(0.1)
+    moved = cli("runs", "retry-now", handle.id, "send")
+    assert moved.exit_code == 0, moved.output
+    assert handle.result(timeout=15)["sent"] == "later on"
+    assert _client().get_run(handle.id).task("send").attempts == 2
+
+
+def test_a_run_waiting_on_an_unconsumed_integration_queue_says_so(cli, start_worker) -> None:
+    start_worker("tests.cli_idle_app", queues="cli-idle", name="idle", MUTE_TOKEN="x")
+    idle = "tests.cli_idle_app:client"
+    result = cli("trigger", "idle-say", "--wait", "--timeout", "5", app_spec=idle)
+    run_id = result.stdout.splitlines()[0].strip()
+    note = ("no worker consumes queue 'mute' (1 message waiting): task 'say' runs when one "
+            "does; start one with `trigger-celery worker -Q mute`")
+    assert f"run {run_id}: {note}" in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: run {run_id} not finished after 5 s (still WAITING: {note})")
+    shown = cli("runs", "show", run_id, app_spec=idle, COLUMNS="300")
+    assert note in shown.stdout
 
 
 def test_runs_show_and_cancel_of_unknown_runs(cli) -> None:
@@ -220,10 +380,24 @@ def test_failed_run_shows_its_error_and_reset_task_reruns_it(
     store_redis.set("side:g1:open", "1")  # the "fix" is deployed
     reset = cli("runs", "reset-task", run_id, "gate")
     assert reset.exit_code == 0, reset.output
-    assert "cleared gate" in reset.stdout
+    assert reset.stdout.strip() == (
+        f"run {run_id}: cleared task 'gate'; the run is QUEUED again and runs from the top: "
+        "completed tasks return their stored output, the cleared ones run again")
     assert _wait_status(run_id, {"SUCCESS", "FAILURE"}) == "SUCCESS"
     assert _client().get_run(run_id).output == {"gate": "through"}
     assert store_redis.get("side:g1:calls") == "2"
+
+
+def test_reset_task_message_says_what_happens_next() -> None:
+    from trigger_celery.cli._runs import reset_message
+
+    assert reset_message("run_1", "SUCCESS", ["gate"]) == (
+        "run run_1: cleared task 'gate'; the run had ended SUCCESS, so nothing runs again "
+        "(reset-task re-runs failed runs)")
+    assert reset_message("run_1", "WAITING", ["child", "parent"]) == (
+        "run run_1: cleared task 'child' and its parent 'parent'; the run runs it again at its "
+        "next execution")
+    assert "and its parents 'p1', 'p2';" in reset_message("run_1", "FAILURE", ["c", "p1", "p2"])
 
 
 def test_wait_timeout_is_an_error(cli) -> None:
@@ -243,6 +417,54 @@ def test_dispatched_task_shows_name_and_properties(cli) -> None:
 
 
 # -- worker and beat -------------------------------------------------------------------------
+
+
+def _log_lines(worker: Worker, text: str, timeout: float = 10) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = [ln for ln in worker.output().splitlines() if text in ln]
+        if lines or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.1)
+
+
+def test_worker_logs_run_outcomes_and_failed_attempts(cli, cli_worker: Worker) -> None:
+    client = _client()
+    ok = client.trigger("flaky", {})
+    assert ok.result(timeout=20) == {"call": "ok"}
+    (retry,) = _log_lines(cli_worker, f"of run {ok.id} job flaky attempt 1 failed")
+    assert "task 'call' (call)" in retry and "RuntimeError: provider hiccup" in retry
+    assert "; next attempt 2 at 20" in retry and "Z (in 0.2 s)" in retry
+    (done,) = _log_lines(cli_worker, f"run {ok.id} job flaky@1.0.0 SUCCESS in ")
+    assert "(executions 2)" in done
+
+    failed = client.trigger("gated", {"tag": "logs"})
+    _wait_status(failed.id, {"FAILURE"})
+    (attempt,) = _log_lines(cli_worker, f"of run {failed.id} job gated attempt 1 failed")
+    assert "NonRetriableError: gate logs is closed; no further attempt" in attempt
+    (end,) = _log_lines(cli_worker, f"run {failed.id} job gated@1.0.0 FAILURE")
+    assert "TaskFailedError: task 'gate' failed" in end
+
+
+def test_worker_logs_json_lines(worker_env: dict[str, str], start_worker) -> None:
+    from trigger_celery import TriggerClient
+
+    w = start_worker("tests.cli_app", name="json", CLI_TESTS_QUEUE="cli-json",
+                     TRIGGER_CELERY_KEY_PREFIX="tcjson", TRIGGER_CELERY_LOG_FORMAT="json",
+                     ECHO_TOKEN="x")
+    enqueuer = TriggerClient("json-enqueuer", key_prefix="tcjson")  # through the registry
+    handle = enqueuer.trigger("flaky", {})
+    assert handle.result(timeout=20) == {"call": "ok"}
+    _log_lines(w, '"run_finished"')
+    records = [json.loads(ln) for ln in w.output().splitlines() if ln.startswith("{")]
+    assert records and all("time" in r and "level" in r for r in records)
+    ours = [r for r in records if r.get("run_id") == handle.id]
+    retry = next(r for r in ours if r.get("event") == "task_retry")
+    assert retry["job_id"] == "flaky" and retry["task_key"] == "call" and retry["attempt"] == 1
+    assert retry["error_type"] == "RuntimeError" and retry["error"] == "provider hiccup"
+    assert retry["next_attempt"] == 2 and retry["next_attempt_at"].endswith("Z")
+    finished = next(r for r in ours if r.get("event") == "run_finished")
+    assert finished["status"] == "SUCCESS" and finished["executions"] == 2
 
 
 def test_worker_and_beat_exec_celery_with_extra_args(cli, monkeypatch) -> None:
@@ -351,6 +573,11 @@ def test_dev_runs_worker_and_beat_and_stops_cleanly_on_ctrl_c(
         assert done.returncode == 0, done.stdout + done.stderr
         assert '"Hello, Dev!"' in done.stdout
         assert "Task trigger-celery.run" in log.read_text()  # dev's own worker ran it
+        run_id = done.stdout.splitlines()[0].strip()
+        deadline = time.monotonic() + 10
+        while f"run {run_id} job greet@1.0.0 SUCCESS in " not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()[-3000:]  # the outcome line
+            time.sleep(0.1)
         assert "worker |" in log.read_text() and "beat |" in log.read_text()
         kids = _descendants(proc.pid)  # pool processes included
     finally:
@@ -382,6 +609,8 @@ def test_dev_with_embedded_valkey_keeps_runs_across_restarts(
     _assert_all_gone(kids)
     assert (tmp_path / "valkey" / "appendonlydir").is_dir()
     assert not (tmp_path / "redis-url").exists()
+    stopped = _cli_subprocess(env, "runs", "show", run_id)  # dev stopped: no silent default
+    assert stopped.returncode == 1 and "no store configured" in stopped.stderr
 
     log = tmp_path / "dev-again.out"
     proc = _start_dev(env, log, "--no-beat")
@@ -389,6 +618,7 @@ def test_dev_with_embedded_valkey_keeps_runs_across_restarts(
         _wait_for(log, "Ctrl-C to stop", proc)
         shown = _cli_subprocess(env, "runs", "show", run_id)
         assert shown.returncode == 0, shown.stdout + shown.stderr
+        assert f"(the dev running in {tmp_path})" in shown.stderr
         assert "SUCCESS" in shown.stdout and '"Hello, Val!"' in shown.stdout
     finally:
         _ctrl_c(proc, log)
