@@ -161,22 +161,13 @@ class WakeupPoller(bootsteps.StartStopStep):  # type: ignore[misc]
 
     def start(self, worker: Any) -> None:
         client: TriggerClient = worker.app.trigger_client
-        from trigger_celery._eviction import (
-            EvictionPolicyError,
-            check_eviction_policy,
-            describe_url,
-        )
-
         try:
-            check_eviction_policy(client.store.redis, describe_url(client.settings.redis_url),
-                                  allow=client.settings.allow_eviction)
-        except EvictionPolicyError as exc:
-            logger.critical("%s", exc)
-            raise WorkerShutdown(1) from None
-        except Exception:  # noqa: BLE001 - store away at start: the check waits for it
-            self._policy_checked = False
-        else:
-            self._policy_checked = True
+            refused = self._store_refused(client)
+        except Exception:  # noqa: BLE001 - store away at start: the loop checks once it answers
+            refused = None
+        if refused:
+            raise WorkerShutdown(1)
+        self._policy_checked = refused is False
         try:
             client.publish_jobs()
         except Exception:
@@ -214,9 +205,10 @@ class WakeupPoller(bootsteps.StartStopStep):  # type: ignore[misc]
                 logger.warning("wake-up poller round failed", exc_info=True)
 
 
-    def _check_policy_late(self, client: TriggerClient) -> None:
-        """The eviction check of a worker that started while the store was away: a store
-        that evicts stops the worker (SIGTERM to its main process: Celery's warm shutdown)."""
+    def _store_refused(self, client: TriggerClient) -> bool:
+        """Check the store's eviction policy (:mod:`trigger_celery._eviction`); True (and one
+        critical line logged) when it evicts and ``allow_eviction`` is off. Raises the store's
+        error when it does not answer."""
         from trigger_celery._eviction import (
             EvictionPolicyError,
             check_eviction_policy,
@@ -228,6 +220,13 @@ class WakeupPoller(bootsteps.StartStopStep):  # type: ignore[misc]
                                   allow=client.settings.allow_eviction)
         except EvictionPolicyError as exc:
             logger.critical("%s", exc)
+            return True
+        return False
+
+    def _check_policy_late(self, client: TriggerClient) -> None:
+        """The eviction check of a worker that started while the store was away: a store that
+        evicts stops the worker (SIGTERM to its main process: Celery's warm shutdown)."""
+        if self._store_refused(client):
             self._stop.set()
             os.kill(os.getpid(), signal.SIGTERM)
         self._policy_checked = True
