@@ -24,6 +24,7 @@ from trigger_celery._errors import (
 )
 from trigger_celery._retry import OnErrorResult, RetryOptions
 from trigger_celery._settings import Settings
+from trigger_celery._text import is_encoding_error
 
 NO_RETRY = RetryOptions(limit=1)
 
@@ -70,6 +71,8 @@ def decide(
         isinstance(error, TriggerCeleryError) and not error.retriable
     ):
         return Decision(error)  # a child failed for good, or a non-retriable error
+    if is_encoding_error(error):
+        return Decision(error)  # text that cannot be encoded fails the same way every time
     retry_at: float | None = None
     if isinstance(error, RetryAfterError):
         retry_at = _epoch(error.retry_at)

@@ -113,7 +113,7 @@ class Run(BaseModel):
             executions=int(h.get("executions", 0)),
             lost_executions=int(h.get("lost_executions", 0)),
             tasks=[Task.model_validate(r) for r in recs],
-            logs=[LogEntry.model_validate_json(x) for x in logs],
+            logs=[LogEntry.model_validate(json.loads(x)) for x in logs],  # jiter refuses \ud83d
             logs_dropped=int(h.get("logs_dropped", 0)),
         )
 

@@ -37,6 +37,7 @@ from typing import Any, cast
 import redis
 
 from trigger_celery._settings import Settings
+from trigger_celery._text import json_encoder
 
 RUN_STATUSES = ("QUEUED", "EXECUTING", "WAITING", "SUCCESS", "FAILURE", "CANCELED")
 FINISHED = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
@@ -48,11 +49,12 @@ _SCRIPTS = (
 )
 
 
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+_encode = json_encoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON, the one encoding we store and send. Raises TypeError/ValueError if not JSON."""
+    """Compact JSON, the one encoding we store and send; always valid UTF-8 (lone surrogates
+    escaped, see ``_text``). Raises TypeError/ValueError if not JSON, RecursionError if too deep."""
     return _encode(value)  # one encoder, built once: json.dumps(**options) builds one per call
 
 

@@ -36,6 +36,9 @@ STAT_NAMES = (
     ("raw_repeats", "raw repeated requests (in flight at a kill)"),
     ("duplicate_effects", "duplicate side effects (after dedup)"),
     ("bad_messages", "malformed messages published"),
+    ("odd_text_paths", "paths lone surrogates round-tripped"),
+    ("encoding_failures_not_retried", "encoding errors failed once (no retry)"),
+    ("webhook_bodies", "odd webhook bodies answered (none 500)"),
 )
 
 
@@ -203,8 +206,8 @@ class Workers:
         self.all: list[Worker] = []
 
     def start(self, *, concurrency: int = 1, name: str = "chaos", wait: bool = True,
-              **env: str) -> Worker:
-        w = Worker("tests.chaos.app", {**self.env, **env}, concurrency=concurrency, name=name)
+              app: str = "tests.chaos.app", **env: str) -> Worker:
+        w = Worker(app, {**self.env, **env}, concurrency=concurrency, name=name)
         self.all.append(w)
         STATS["worker_restarts"] += 1
         return w.wait_ready() if wait else w
