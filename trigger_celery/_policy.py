@@ -9,7 +9,6 @@ integration's) sees the error first; its answer may replace the error, set ``ret
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from trigger_celery._errors import (
     TaskFailedError,
     TriggerCeleryError,
 )
+from trigger_celery._loop import run_awaitable
 from trigger_celery._retry import OnErrorResult, RetryOptions
 from trigger_celery._settings import Settings
 from trigger_celery._text import is_encoding_error
@@ -40,14 +40,11 @@ class Decision:
 
 
 def resolve(value: Any) -> Any:
-    """Await a coroutine returned by a hook or callback (in a fresh event loop); others pass."""
+    """Await a coroutine returned by a hook or callback (on the thread's one long-lived event
+    loop, see ``_loop``); others pass."""
     if inspect.isawaitable(value):
-        return asyncio.run(_await(value))
+        return run_awaitable(value)
     return value
-
-
-async def _await(value: Any) -> Any:
-    return await value
 
 
 def _epoch(at: datetime) -> float:

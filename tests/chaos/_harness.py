@@ -39,6 +39,7 @@ STAT_NAMES = (
     ("odd_text_paths", "paths lone surrogates round-tripped"),
     ("encoding_failures_not_retried", "encoding errors failed once (no retry)"),
     ("webhook_bodies", "odd webhook bodies answered (none 500)"),
+    ("async_callbacks", "async callbacks and hooks on one loop"),
 )
 
 
@@ -206,8 +207,8 @@ class Workers:
         self.all: list[Worker] = []
 
     def start(self, *, concurrency: int = 1, name: str = "chaos", wait: bool = True,
-              app: str = "tests.chaos.app", **env: str) -> Worker:
-        w = Worker(app, {**self.env, **env}, concurrency=concurrency, name=name)
+              app: str = "tests.chaos.app", pool: str = "prefork", **env: str) -> Worker:
+        w = Worker(app, {**self.env, **env}, concurrency=concurrency, name=name, pool=pool)
         self.all.append(w)
         STATS["worker_restarts"] += 1
         return w.wait_ready() if wait else w

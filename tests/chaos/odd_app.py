@@ -2,16 +2,20 @@
 (``celery -A tests.chaos.odd_app worker``).
 
 GitHub and OpenAI answer from the test's local :class:`~trigger_celery.testing.ReplayServer`
-(``CHAOS_REPLAY_URL``).
+(``CHAOS_REPLAY_URL``). ``ASYNC_OPENAI`` is one module-level ``openai.AsyncOpenAI`` client shared
+by every ``async`` callback and hook of the worker process, as an application would keep it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
+import openai
+
 from tests.chaos.app import build
-from trigger_celery import RetryOptions, event_trigger, invoke_trigger
+from trigger_celery import OnErrorResult, RetryOptions, event_trigger, invoke_trigger
 from trigger_celery_github import GitHub
 from trigger_celery_openai import OpenAI
 
@@ -22,6 +26,7 @@ celery = client.celery
 sidefx = client.integrations["sidefx"]  # the chaos app's effect-server integration
 github = GitHub(base_url=REPLAY, credential="ghp_odd", queue="chaos-github")
 oai = OpenAI(base_url=f"{REPLAY}/v1", credential="sk-odd", queue="chaos-openai")
+ASYNC_OPENAI = openai.AsyncOpenAI(base_url=f"{REPLAY}/v1", api_key="sk-odd", max_retries=0)
 #: A task that fails deterministically must run once, not ``limit`` times.
 THREE = RetryOptions(limit=3, min_timeout_ms=100, factor=1, randomize=False)
 
@@ -56,3 +61,33 @@ def odd_encode(payload: dict[str, Any], io: Any, ctx: Any) -> Any:
         return io.run_task("encode", lambda: payload["text"].encode().decode(), retry=THREE)
     return io.openai.chat.completions.create(
         "ask", model="gpt-4o-mini", messages=[{"role": "user", "content": payload["text"]}])
+
+
+async def _ask(text: str) -> str:
+    completion = await ASYNC_OPENAI.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": text}])
+    await asyncio.sleep(0)
+    return completion.choices[0].message.content or ""
+
+
+async def _hook(error: Exception, task: Any, io: Any) -> OnErrorResult:
+    """An ``async`` on_error hook that uses the shared client too (``GET /v1/models``)."""
+    await ASYNC_OPENAI.models.list()
+    return OnErrorResult(skip_retrying=True)
+
+
+async def _fails() -> None:
+    raise RuntimeError("an async callback failed")
+
+
+@client.define_job(id="ask-async", version="1.0.0", trigger=invoke_trigger())
+def ask_async(payload: dict[str, Any], io: Any, ctx: Any) -> Any:
+    """Two ``async`` callbacks per run on the module-level ``AsyncOpenAI`` client; with ``fail``,
+    a third ``async`` callback raises and an ``async`` hook answers (after one attempt)."""
+    first = io.run_task("first", lambda: _ask(payload["text"]))
+    second = io.run_task("second", lambda: _ask(first))
+    failed = None
+    if payload.get("fail"):
+        failed = io.try_(lambda: io.run_task("fails", _fails, on_error=_hook, retry=THREE),
+                         lambda err: type(err).__name__)
+    return [first, second, failed]
