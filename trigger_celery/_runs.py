@@ -93,16 +93,21 @@ class Run(BaseModel):
 
         def js(k: str) -> Any:
             v = h.get(k)
-            return json.loads(v) if v else None
+            if not v:
+                return None
+            try:
+                return json.loads(v)
+            except ValueError as exc:  # one bad field must not hide the run
+                return _unreadable(f"run field {k!r}", v, exc)
 
-        recs = sorted((json.loads(v) for v in tasks.values()),
-                      key=lambda r: r.get("created_at") or 0)
+        recs = sorted((read_task(idem, raw) for idem, raw in tasks.items()),
+                      key=lambda t: t.created_at or 0)
         finished = h["status"] in FINISHED
         if finished:  # nothing is pending any more: tasks left unfinished were canceled
-            for r in recs:
-                if r.get("status") in ("PENDING", "RUNNING", "WAITING"):
-                    r["status"] = "CANCELED"
-                    r.pop("retry_at", None)
+            for t in recs:
+                if t.status in ("PENDING", "RUNNING", "WAITING"):
+                    t.status = "CANCELED"
+                    t.retry_at = None
         return cls(
             id=h["id"], job_id=h["job_id"], job_version=h.get("job_version"), status=h["status"],
             payload=js("payload"), output=js("output"), error=js("error"),
@@ -112,10 +117,43 @@ class Run(BaseModel):
             wait_reason=None if finished else h.get("wait_reason") or None,
             executions=int(h.get("executions", 0)),
             lost_executions=int(h.get("lost_executions", 0)),
-            tasks=[Task.model_validate(r) for r in recs],
-            logs=[LogEntry.model_validate(json.loads(x)) for x in logs],  # jiter refuses \ud83d
+            tasks=recs, logs=[read_log(x) for x in logs],
             logs_dropped=int(h.get("logs_dropped", 0)),
         )
+
+
+#: Status of a task whose stored record cannot be read (not JSON, or not a task's shape).
+UNREADABLE = "UNREADABLE"
+
+
+def _unreadable(what: str, raw: str, exc: Exception) -> dict[str, Any]:
+    """The error record shown for a stored value that cannot be read: ``{"type":
+    "UnreadableRecord", "message": ..., "raw": the first 200 characters}``."""
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return {"type": "UnreadableRecord", "message": f"{what} is unreadable: {reason}"[:500],
+            "raw": raw[:200]}
+
+
+def read_task(idem: str, raw: str) -> Task:
+    """A stored task record (JSON) as a :class:`Task`; one that is not JSON or not a task's
+    shape becomes a task with status ``UNREADABLE`` whose ``error`` says why, so the rest of
+    the run still shows."""
+    try:
+        rec = json.loads(raw)  # json, not pydantic's parser: that one refuses "\ud83d"
+        return Task.model_validate(rec)
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        return Task(key=f"<unreadable {idem[:12]}>", idem=idem, name="unreadable record",
+                    status=UNREADABLE, error=_unreadable(f"task record {idem}", raw, exc))
+
+
+def read_log(raw: str) -> LogEntry:
+    """A stored log entry (JSON) as a :class:`LogEntry`; an unreadable one becomes an
+    ``ERROR`` line saying so (``at`` 0: its time is unknown)."""
+    try:
+        return LogEntry.model_validate(json.loads(raw))
+    except ValueError as exc:
+        err = _unreadable("log entry", raw, exc)
+        return LogEntry(level="ERROR", message=err["message"], at=0.0, data={"raw": err["raw"]})
 
 
 class RunHandle:

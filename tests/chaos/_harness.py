@@ -40,6 +40,8 @@ STAT_NAMES = (
     ("encoding_failures_not_retried", "encoding errors failed once (no retry)"),
     ("webhook_bodies", "odd webhook bodies answered (none 500)"),
     ("async_callbacks", "async callbacks and hooks on one loop"),
+    ("terminal_renders", "CLI renders checked inert"),
+    ("unreadable_records", "unreadable records shown as such"),
 )
 
 

@@ -91,3 +91,22 @@ def ask_async(payload: dict[str, Any], io: Any, ctx: Any) -> Any:
         failed = io.try_(lambda: io.run_task("fails", _fails, on_error=_hook, retry=THREE),
                          lambda err: type(err).__name__)
     return [first, second, failed]
+
+
+def _raise(text: str) -> None:
+    raise RuntimeError(text)
+
+
+@client.define_job(id="odd-terminal", version="1.0.0", trigger=invoke_trigger())
+def odd_terminal(payload: dict[str, Any], io: Any, ctx: Any) -> Any:
+    """The text as a task key, an output, a display property, a log line (and its data), a
+    task's error and the run's output, or with ``fail`` the run's error."""
+    text = payload["text"]
+    io.run_task("out", lambda: {"text": text}, name=text,
+                properties=[{"label": text, "text": text}])
+    io.run_task(text, lambda: text)
+    io.logger.warn(text, text=text)
+    io.try_(lambda: io.run_task("err", lambda: _raise(text)), lambda err: None)
+    if payload.get("fail"):
+        _raise(text)
+    return text

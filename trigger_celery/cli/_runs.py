@@ -45,7 +45,8 @@ def show(
     """A run's timeline: tasks with properties, attempts, errors, waits; logs; output."""
     run = load_client().get_run(run_id)
     if as_json:
-        console.print_json(run.model_dump_json())
+        # ASCII JSON: control characters and lone surrogates stay escapes, inert on a terminal
+        console.print_json(data=run.model_dump(mode="json"), ensure_ascii=True)
     else:
         print_timeline(run, console)
 
