@@ -13,6 +13,7 @@ from celery.exceptions import InvalidTaskError
 from kombu import Exchange, Queue
 from kombu.exceptions import ContentDisallowed, DecodeError
 
+from trigger_celery._outage import OutageLog
 from trigger_celery._settings import Settings
 
 if TYPE_CHECKING:
@@ -162,6 +163,7 @@ class WakeupPoller(bootsteps.StartStopStep):  # type: ignore[misc]
 
     def _loop(self, client: TriggerClient) -> None:
         published = False
+        outage = OutageLog(logger, "wake-up poller", client.settings.poll_interval_s)
         while not self._stop.wait(client.settings.poll_interval_s):
             try:
                 if not published:
@@ -169,8 +171,10 @@ class WakeupPoller(bootsteps.StartStopStep):  # type: ignore[misc]
                     published = True
                 for run_id, seq, job_id, queue in client.store.claim_due():
                     client.executor.send_run(run_id, seq, job_id=job_id, queue=queue)
-            except Exception:  # Redis or the broker away: try again next round
-                logger.warning("wake-up poller round failed", exc_info=True)
+            except Exception as exc:  # Redis or the broker away: one line, try again next round
+                outage.failed(exc)
+            else:
+                outage.ok()
 
 
 def cron_slot(schedule: Any, now: float) -> int:

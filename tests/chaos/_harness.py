@@ -42,6 +42,7 @@ STAT_NAMES = (
     ("async_callbacks", "async callbacks and hooks on one loop"),
     ("terminal_renders", "CLI renders checked inert"),
     ("unreadable_records", "unreadable records shown as such"),
+    ("outage_lines", "poller lines for a store outage (2 each)"),
 )
 
 
