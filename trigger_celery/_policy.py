@@ -68,8 +68,8 @@ def decide(
         isinstance(error, TriggerCeleryError) and not error.retriable
     ):
         return Decision(error)  # a child failed for good, or a non-retriable error
-    if is_encoding_error(error):
-        return Decision(error)  # text that cannot be encoded fails the same way every time
+    if is_encoding_error(error):  # text that cannot be encoded fails the same way every time
+        return Decision(_not_encodable(error))
     retry_at: float | None = None
     if isinstance(error, RetryAfterError):
         retry_at = _epoch(error.retry_at)
@@ -134,6 +134,15 @@ def record_attempt_failure(rec: dict[str, Any], d: Decision, started: float,
         rec.setdefault("first_deferral_at", now)
     rec.update(status="WAITING", retry_at=d.retry_at, error=erec)
     return erec
+
+
+def _not_encodable(error: BaseException) -> NonRetriableError:
+    """Our non-retriable error for a text encoding error, naming the original (its cause)."""
+    final = NonRetriableError(
+        f"{type(error).__name__}: {error} (text that is not valid Unicode, e.g. a lone "
+        "surrogate, cannot be sent or stored; not retried)")
+    final.__cause__ = error
+    return final
 
 
 def _capped(error: BaseException, what: str) -> NonRetriableError:

@@ -79,8 +79,10 @@ def test_lone_surrogates_round_trip_or_fail_once(clean, effects, workers_for, re
         assert failed.status == "FAILURE"
         task = failed.task(key)
         assert (task.status, task.attempts) == ("ERRORED", 1), task
-        assert task.error and task.error["type"] == "UnicodeEncodeError"
-        assert f"task {key!r} failed: UnicodeEncodeError" in failed.error["message"]
+        assert task.error and task.error["type"] == "NonRetriableError"
+        assert f"task {key!r} failed: NonRetriableError: UnicodeEncodeError: 'utf-8' codec " \
+            "can't encode character '\\ud83d'" in failed.error["message"], failed.error
+        assert "not valid Unicode" in failed.error["message"]
     assert not [r for r in replay.requests if r.path.endswith("/chat/completions")]
     # a name that becomes part of a Redis key is refused at once, naming it
     with pytest.raises(ValidationError, match="send_event: id"):
