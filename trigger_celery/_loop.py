@@ -12,6 +12,8 @@ loop made before a ``fork`` is not reused in the child (its thread did not survi
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextvars
 import os
 import threading
 from collections.abc import Awaitable
@@ -39,9 +41,10 @@ def process_loop() -> asyncio.AbstractEventLoop:
 
 
 def run_awaitable(value: Awaitable[Any]) -> Any:
-    """Run ``value`` (a coroutine or any awaitable) on :func:`process_loop` and block the calling
-    thread until it finishes; returns its result or raises its exception. If the caller is
-    interrupted (a Celery time limit), the coroutine is cancelled.
+    """Run ``value`` (a coroutine or any awaitable) on :func:`process_loop`, in a copy of the
+    calling thread's ``contextvars`` context, and block the calling thread until it finishes;
+    returns its result or raises its exception. If the caller is interrupted (a Celery time
+    limit), the coroutine is cancelled.
 
     Raises:
         RuntimeError: called from a coroutine running on that loop (an ``async`` callback calling
@@ -54,11 +57,35 @@ def run_awaitable(value: Awaitable[Any]) -> Any:
             value.close()  # never awaited: no "coroutine was never awaited" warning
         raise RuntimeError("an async callback cannot run another async callback through io; "
                            "await it directly")
-    future = asyncio.run_coroutine_threadsafe(_await(value), loop)
+    context = contextvars.copy_context()
+    done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    tasks: list[asyncio.Task[Any]] = []
+
+    def settle(task: asyncio.Task[Any]) -> None:
+        if done.done():
+            return
+        if task.cancelled():
+            done.cancel()
+        elif task.exception() is not None:
+            done.set_exception(task.exception())
+        else:
+            done.set_result(task.result())
+
+    def start() -> None:
+        coro = _await(value)
+        if done.cancelled():
+            coro.close()
+            return
+        task = loop.create_task(coro, context=context)
+        tasks.append(task)
+        task.add_done_callback(settle)
+
+    loop.call_soon_threadsafe(start)
     try:
-        return future.result()
+        return done.result()
     except BaseException:
-        future.cancel()
+        done.cancel()
+        loop.call_soon_threadsafe(lambda: [t.cancel() for t in tasks])
         raise
 
 
