@@ -129,6 +129,7 @@ def _bodies() -> list[tuple[str, bytes]]:
         ("null", b"null"),
         ("not JSON", b"{event_id: x}"),
         ("event_id a number", b'{"event_id": 5}'),
+        ("event_id a lone surrogate", b'{"event_id": "\\ud83d", "action": "opened"}'),
         ("event_type a list", b'{"event_id": "x", "event_type": []}'),
         ("action an object", obj('"x": 1').replace(b'"opened"', b'{"a": 1}')),
         ("duplicate keys", obj('"a": 1, "a": 2')),
@@ -180,9 +181,12 @@ def test_webhook_receivers_never_answer_500(clean):
         for what in ("invalid UTF-8", "huge integer", "huge float", "NaN", "deep arrays",
                      "deep objects", "not JSON", "array", "number"):
             assert answers[(receiver, what)] == 400, (receiver, what)
+    # an event id that cannot be a Redis key is refused (GitHub's id is its delivery header)
+    assert answers[("typeform", "event_id a lone surrogate")] == 400
+    assert answers[("github", "event_id a lone surrogate")] == 202
     # accepted odd text reached the store exactly as JSON decoded it
     runs = client.list_runs(job_id="github-issues-opened", limit=100)
     payloads = [r.payload for r in runs]
-    assert json.loads(_bodies()[5][1]) in payloads
+    assert json.loads(dict(_bodies())["lone surrogates"]) in payloads
     assert any(isinstance(p, dict) and "\udfff" in p for p in payloads)
     STATS["webhook_bodies"] += len(answers)
