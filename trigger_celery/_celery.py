@@ -15,6 +15,7 @@ from celery.exceptions import InvalidTaskError, WorkerShutdown
 from kombu import Exchange, Queue
 from kombu.exceptions import ContentDisallowed, DecodeError
 
+from trigger_celery._outage import OutageLog
 from trigger_celery._settings import Settings
 
 if TYPE_CHECKING:
@@ -186,6 +187,7 @@ class WakeupPoller(bootsteps.StartStopStep):  # type: ignore[misc]
         # lease expired meanwhile takes it back first (renew.lua), so the outage alone never
         # starts a second execution.
         connected_since: float | None = None
+        outage = OutageLog(logger, "wake-up poller", client.settings.poll_interval_s)
         while not self._stop.wait(client.settings.poll_interval_s):
             try:
                 if not self._policy_checked:
@@ -200,9 +202,11 @@ class WakeupPoller(bootsteps.StartStopStep):  # type: ignore[misc]
                     client.executor.send_run(run_id, seq, job_id=job_id, queue=queue)
                 if connected_since is None:
                     connected_since = now
-            except Exception:  # Redis or the broker away: try again next round
+            except Exception as exc:  # Redis or the broker away: one line, try again next round
                 connected_since = None
-                logger.warning("wake-up poller round failed", exc_info=True)
+                outage.failed(exc)
+            else:
+                outage.ok()
 
 
     def _store_refused(self, client: TriggerClient) -> bool:

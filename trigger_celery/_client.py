@@ -45,6 +45,7 @@ from trigger_celery._settings import load_settings
 from trigger_celery._states import ERRORED, FAILURE, QUEUED, WAITING, ErrorRecord
 from trigger_celery._store import Store, dumps
 from trigger_celery._tasks import operation_body, run_body, schedule_body
+from trigger_celery._text import require_utf8
 from trigger_celery._time import epoch_s
 from trigger_celery.integration import Integration
 
@@ -197,8 +198,10 @@ class TriggerClient:
 
         Raises:
             UnknownJobError: no local definition and no worker published ``job_id``.
-            ValidationError: the payload fails the job's schema or is not JSON; no run is made.
+            ValidationError: the payload fails the job's schema or is not JSON, or
+                ``idempotency_key`` is not valid Unicode (a lone surrogate); no run is made.
         """
+        require_utf8("trigger: idempotency_key", idempotency_key)
         job = self.jobs.get(job_id)
         queue = self.settings.runs_queue
         if job is not None:
@@ -253,7 +256,13 @@ class TriggerClient:
         Returns one handle per matching job. A payload that fails a job's schema (its pydantic
         model, or the JSON schema its workers published when this process does not import it)
         gives that job a FAILURE run recording the validation error (no retries).
+
+        Raises:
+            ValidationError: the payload is not JSON (``NaN``, nested too deep), or the name or
+                id is not valid Unicode (a lone surrogate).
         """
+        require_utf8("send_event: name", name)
+        require_utf8("send_event: id", id)
         event_id = id or uuid.uuid4().hex
         payload_json = _payload_json(payload, f"event {name!r}")
         data = json.loads(payload_json)
@@ -392,5 +401,5 @@ def _payload_json(payload: Any, what: str) -> str:
         payload = payload.model_dump(mode="json")
     try:
         return dumps(payload)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise ValidationError(f"{what}: payload is not JSON-serializable: {exc}") from None

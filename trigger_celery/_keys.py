@@ -8,12 +8,13 @@ no two different triples share an encoding.
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
+
+from trigger_celery._text import json_encoder
 
 # Built once: ``json.dumps`` with non-default options builds a new encoder on every call, and
 # this runs for every task of every execution (replay included).
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_encode = json_encoder(ensure_ascii=False, separators=(",", ":"))  # lone surrogates escaped
 
 
 def idempotency_key(run_id: str, parent_id: str | None, key: str) -> str:

@@ -9,7 +9,6 @@ integration's) sees the error first; its answer may replace the error, set ``ret
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,9 +21,11 @@ from trigger_celery._errors import (
     TriggerCeleryError,
 )
 from trigger_celery._logging import task_attempt_failed
+from trigger_celery._loop import run_awaitable
 from trigger_celery._retry import OnErrorResult, RetryOptions
 from trigger_celery._settings import Settings
 from trigger_celery._states import ERRORED, WAITING, ErrorRecord, TaskRecord
+from trigger_celery._text import is_encoding_error
 from trigger_celery._time import epoch_s
 
 NO_RETRY = RetryOptions(limit=1)
@@ -41,14 +42,13 @@ class Decision:
 
 
 def resolve(value: Any) -> Any:
-    """Await a coroutine returned by a hook or callback (in a fresh event loop); others pass."""
+    """Await a coroutine returned by a hook or callback (on the thread's one long-lived event
+    loop, see ``_loop``); others pass."""
     if inspect.isawaitable(value):
-        return asyncio.run(_await(value))
+        return run_awaitable(value)
     return value
 
 
-async def _await(value: Any) -> Any:
-    return await value
 
 
 def decide(
@@ -68,6 +68,8 @@ def decide(
         isinstance(error, TriggerCeleryError) and not error.retriable
     ):
         return Decision(error)  # a child failed for good, or a non-retriable error
+    if is_encoding_error(error):  # text that cannot be encoded fails the same way every time
+        return Decision(_not_encodable(error))
     retry_at: float | None = None
     if isinstance(error, RetryAfterError):
         retry_at = epoch_s(error.retry_at)
@@ -136,6 +138,15 @@ def record_attempt_failure(rec: TaskRecord, d: Decision, started: float,
         rec.setdefault("first_deferral_at", now)
     rec["status"], rec["retry_at"], rec["error"] = WAITING, d.retry_at, erec
     return erec
+
+
+def _not_encodable(error: BaseException) -> NonRetriableError:
+    """Our non-retriable error for a text encoding error, naming the original (its cause)."""
+    final = NonRetriableError(
+        f"{type(error).__name__}: {error} (text that is not valid Unicode, e.g. a lone "
+        "surrogate, cannot be sent or stored; not retried)")
+    final.__cause__ = error
+    return final
 
 
 def _capped(error: BaseException, what: str) -> NonRetriableError:

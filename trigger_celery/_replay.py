@@ -77,7 +77,7 @@ def encode_output(value: Any, what: str, limit: int) -> str:
     """JSON-encode a task or run output; raises :class:`TaskOutputError` naming ``what``."""
     try:
         text = dumps(value)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise TaskOutputError(f"{what}: output is not JSON-serializable: {exc}") from None
     if len(text.encode()) > limit:
         raise TaskOutputError(
@@ -181,7 +181,7 @@ class RunExecution:
         if data:
             try:
                 entry["data"] = json.loads(dumps(data))
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, RecursionError):
                 entry["data"] = {k: repr(v) for k, v in data.items()}
         self.write(lambda: self.store.log(self.run_id, dumps(entry)))
 
@@ -387,5 +387,5 @@ def _redact(params: Any, paths: list[str] | tuple[str, ...] | None) -> Any:
         return None
     try:
         return redact(params, paths) if paths else json.loads(dumps(params))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         raise ValidationError("task params must be JSON-serializable") from None

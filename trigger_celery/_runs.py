@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 from pydantic import BaseModel, Field
 
@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from trigger_celery._client import TriggerClient
 
 
+#: Status of a task whose stored record cannot be read (not JSON, or not a task's shape).
+UNREADABLE: Final = "UNREADABLE"
+
+
 class Task(BaseModel):
     """A task of a run as stored. Times are epoch seconds; durations milliseconds."""
 
@@ -36,7 +40,8 @@ class Task(BaseModel):
     name: str
     display: str | None = None
     icon: str | None = None
-    status: TaskStatus
+    #: Trigger.dev's task statuses, or ``UNREADABLE`` for a stored record that cannot be read
+    status: TaskStatus | Literal["UNREADABLE"]
     attempts: int = 0
     deferrals: int = 0
     params: Any = None
@@ -107,24 +112,29 @@ class Run(BaseModel):
 
         def js(k: str) -> Any:
             v = h.get(k)
-            return json.loads(v) if v else None
+            if not v:
+                return None
+            try:
+                return json.loads(v)
+            except ValueError as exc:  # one bad field must not hide the run
+                return _unreadable(f"run field {k!r}", v, exc)
 
-        recs = sorted((json.loads(v) for v in tasks.values()),
-                      key=lambda r: r.get("created_at") or 0)
+        recs = sorted((read_task(idem, raw) for idem, raw in tasks.items()),
+                      key=lambda t: t.created_at or 0)
         finished = h["status"] in RUN_READY_STATES
         running = h.get("running_task")
         if running and h["status"] == EXECUTING:  # an inline callback in flight (LeaseKeeper)
-            rec = json.loads(running)
-            known = [i for i, r in enumerate(recs) if r.get("idem") == rec.get("idem")]
+            live = read_task("running", running)
+            known = [i for i, t in enumerate(recs) if t.idem == live.idem]
             if not known:
-                recs.append(rec)
-            elif recs[known[0]].get("status") not in TASK_READY_STATES:
-                recs[known[0]] = rec
+                recs.append(live)
+            elif recs[known[0]].status not in TASK_READY_STATES:
+                recs[known[0]] = live
         if finished:  # nothing is pending any more: tasks left unfinished were canceled
-            for r in recs:
-                if r.get("status") in TASK_UNREADY_STATES:
-                    r["status"] = CANCELED
-                    r.pop("retry_at", None)
+            for t in recs:
+                if t.status in TASK_UNREADY_STATES:
+                    t.status = CANCELED
+                    t.retry_at = None
         return cls(
             id=h["id"], job_id=h["job_id"], job_version=h.get("job_version"),
             status=cast("RunStatus", h["status"]),
@@ -135,10 +145,41 @@ class Run(BaseModel):
             wait_reason=None if finished else h.get("wait_reason") or None,
             executions=int(h.get("executions", 0)),
             lost_executions=int(h.get("lost_executions", 0)),
-            tasks=[Task.model_validate(r) for r in recs],
-            logs=[LogEntry.model_validate_json(x) for x in logs],
+            tasks=recs, logs=[read_log(x) for x in logs],
             logs_dropped=int(h.get("logs_dropped", 0)),
         )
+
+
+
+
+def _unreadable(what: str, raw: str, exc: Exception) -> dict[str, Any]:
+    """The error record shown for a stored value that cannot be read: ``{"type":
+    "UnreadableRecord", "message": ..., "raw": the first 200 characters}``."""
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return {"type": "UnreadableRecord", "message": f"{what} is unreadable: {reason}"[:500],
+            "raw": raw[:200]}
+
+
+def read_task(idem: str, raw: str) -> Task:
+    """A stored task record (JSON) as a :class:`Task`; one that is not JSON or not a task's
+    shape becomes a task with status ``UNREADABLE`` whose ``error`` says why, so the rest of
+    the run still shows."""
+    try:
+        rec = json.loads(raw)  # json, not pydantic's parser: that one refuses "\ud83d"
+        return Task.model_validate(rec)
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        return Task(key=f"<unreadable {idem[:12]}>", idem=idem, name="unreadable record",
+                    status=UNREADABLE, error=_unreadable(f"task record {idem}", raw, exc))
+
+
+def read_log(raw: str) -> LogEntry:
+    """A stored log entry (JSON) as a :class:`LogEntry`; an unreadable one becomes an
+    ``ERROR`` line saying so (``at`` 0: its time is unknown)."""
+    try:
+        return LogEntry.model_validate(json.loads(raw))
+    except ValueError as exc:
+        err = _unreadable("log entry", raw, exc)
+        return LogEntry(level="ERROR", message=err["message"], at=0.0, data={"raw": err["raw"]})
 
 
 class RunHandle:

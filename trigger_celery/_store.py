@@ -43,6 +43,7 @@ from typing import Any, Literal, NamedTuple, cast
 import redis
 
 from trigger_celery._settings import Settings
+from trigger_celery._text import json_encoder
 
 _SCRIPTS = (
     "acquire", "checkpoint", "renew", "suspend", "finish", "cancel", "create_run",
@@ -122,11 +123,12 @@ def _pairs(flat: list[str]) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+_encode = json_encoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON, the one encoding we store and send. Raises TypeError/ValueError if not JSON."""
+    """Compact JSON, the one encoding we store and send; always valid UTF-8 (lone surrogates
+    escaped, see ``_text``). Raises TypeError/ValueError if not JSON, RecursionError if too deep."""
     return _encode(value)  # one encoder, built once: json.dumps(**options) builds one per call
 
 

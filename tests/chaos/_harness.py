@@ -39,6 +39,13 @@ STAT_NAMES = (
     ("store_outages", "store outages survived"),
     ("oom_windows", "store OOM windows survived"),
     ("store_repeats", "repeated side effects from store faults"),
+    ("odd_text_paths", "paths lone surrogates round-tripped"),
+    ("encoding_failures_not_retried", "encoding errors failed once (no retry)"),
+    ("webhook_bodies", "odd webhook bodies answered (none 500)"),
+    ("async_callbacks", "async callbacks and hooks on one loop"),
+    ("terminal_renders", "CLI renders checked inert"),
+    ("unreadable_records", "unreadable records shown as such"),
+    ("outage_lines", "poller lines for a store outage (2 each)"),
 )
 
 
@@ -207,8 +214,8 @@ class Workers:
         self.all: list[Worker] = []
 
     def start(self, *, concurrency: int = 1, name: str = "chaos", wait: bool = True,
-              **env: str) -> Worker:
-        w = Worker("tests.chaos.app", {**self.env, **env}, concurrency=concurrency, name=name)
+              app: str = "tests.chaos.app", pool: str = "prefork", **env: str) -> Worker:
+        w = Worker(app, {**self.env, **env}, concurrency=concurrency, name=name, pool=pool)
         self.all.append(w)
         STATS["worker_restarts"] += 1
         return w.wait_ready() if wait else w

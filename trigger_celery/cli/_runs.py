@@ -54,7 +54,8 @@ def show(
     client = load_client()
     run = client.get_run(run_id)
     if as_json:
-        print(run.model_dump_json(indent=2))
+        # ASCII JSON, never wrapped: control characters and lone surrogates stay escapes
+        print(json.dumps(run.model_dump(mode="json"), indent=2, ensure_ascii=True))
     else:
         note = unconsumed_note(client, run)
         print_timeline(run, console, [note] if note else None)

@@ -1,5 +1,10 @@
 """A run's timeline for a terminal: tasks in order with status, properties, attempts with their
-errors and durations, waits with their resume time, logs and output."""
+errors and durations, waits with their resume time, logs and output.
+
+Stored text is shown inert: every piece goes through :func:`_safe`, which writes control
+characters (the ESC of ANSI/OSC sequences, BEL, CR, C1 controls, bidi overrides) and lone
+surrogates as visible escapes (``\\x1b``) and escapes rich markup, so nothing a task stored can
+move the cursor, retitle the window, plant a hyperlink or hide text."""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from trigger_celery._runs import Run, Task
+from trigger_celery._runs import UNREADABLE, Run, Task
 from trigger_celery._states import (
     CANCELED,
     COMPLETED,
@@ -26,10 +31,11 @@ from trigger_celery._states import (
     TASK_UNREADY_STATES,
     WAITING,
 )
+from trigger_celery._text import inert
 
 _STYLE = {COMPLETED: "green", SUCCESS: "green", ERRORED: "red", FAILURE: "red",
           WAITING: "yellow", RUNNING: "cyan", EXECUTING: "cyan", PENDING: "dim",
-          QUEUED: "dim", CANCELED: "magenta"}
+          QUEUED: "dim", CANCELED: "magenta", UNREADABLE: "bold red"}
 
 
 def _when(ts: float | None) -> str:
@@ -59,24 +65,29 @@ def _relative(ts: float, now: float | None = None) -> str:
     return f"in {text}" if delta > 0 else f"{text} ago"
 
 
+def _safe(value: object) -> str:
+    """Stored text for rich: control characters made visible, then markup escaped."""
+    return escape(inert(str(value)))
+
+
 def _short(value: object, limit: int = 100) -> str:
-    text = json.dumps(value, ensure_ascii=False, default=str)
+    text = inert(json.dumps(value, ensure_ascii=False, default=str))
     text = text if len(text) <= limit else text[: limit - 1] + "…"
     return escape(text)
 
 
 def _styled(status: str) -> str:
-    style = _STYLE.get(status, "")
-    return f"[{style}]{status}[/]" if style else status
+    style = _STYLE.get(status.strip(), "")
+    return f"[{style}]{_safe(status)}[/]" if style else _safe(status)
 
 
 def _task_line(t: Task) -> str:
     name = t.display or t.name
-    line = f"{_styled(f'{t.status:<9}')} [bold]{escape(t.key)}[/]"
+    line = f"{_styled(f'{t.status:<9}')} [bold]{_safe(t.key)}[/]"
     if name != t.key:
-        line += f" · {escape(name)}"
+        line += f" · {_safe(name)}"
     if t.kind == "dispatched" and t.display and t.display != t.name:
-        line += f" [dim]({escape(t.name)})[/]"
+        line += f" [dim]({_safe(t.name)})[/]"
     if t.kind != "wait":
         line += f" · attempt{'s' if t.attempts != 1 else ''} {t.attempts}"
     if t.duration_ms is not None:
@@ -102,7 +113,7 @@ def _wait_detail(t: Task) -> str:
 def _add_task_details(node: Tree, t: Task) -> None:
     if t.properties:
         props = ", ".join(f"{p.get('label')}: {p.get('text')}" for p in t.properties)
-        node.add(f"[dim]{escape(props)}[/]")
+        node.add(f"[dim]{_safe(props)}[/]")
     if t.kind == "wait":
         node.add(_wait_detail(t))
     elif t.params not in (None, {}, []):
@@ -110,7 +121,7 @@ def _add_task_details(node: Tree, t: Task) -> None:
     for e in t.errors:
         took = f" after {_ms(e['duration_ms'])}" if e.get("duration_ms") is not None else ""
         node.add(f"[red]attempt {e.get('attempt')} failed{took}[/] at {_when(e.get('at'))}: "
-                 f"{escape(str(e.get('type')))}: {escape(str(e.get('message')))}")
+                 f"{_safe(e.get('type'))}: {_safe(e.get('message'))}")
     if t.kind != "wait" and t.status == COMPLETED:
         took = f" in {_ms(t.duration_ms)}" if t.duration_ms is not None else ""
         node.add(f"[green]attempt {t.attempts} succeeded{took}[/] at {_when(t.completed_at)}"
@@ -122,9 +133,9 @@ def _add_task_details(node: Tree, t: Task) -> None:
         reason = "deferred by on_error" if t.deferrals else "retry"
         node.add(f"[yellow]{reason}: next attempt at {_when(t.retry_at)} UTC "
                  f"({_relative(t.retry_at)})[/]")
-    if t.status == ERRORED and t.error:
-        node.add(f"[red]failed: {escape(str(t.error.get('type')))}: "
-                 f"{escape(str(t.error.get('message')))}[/]")
+    if t.status in (ERRORED, UNREADABLE) and t.error:
+        node.add(f"[red]failed: {_safe(t.error.get('type'))}: "
+                 f"{_safe(t.error.get('message'))}[/]")
 
 
 def render(run: Run, notes: list[str] | None = None) -> Tree:
@@ -134,16 +145,16 @@ def render(run: Run, notes: list[str] | None = None) -> Tree:
     took = ""
     if run.finished_at and run.created_at:
         took = f" in {run.finished_at - run.created_at:.2f} s"
-    root = Tree(f"[bold]run {run.id}[/] · job {escape(run.job_id)}@{run.job_version} · "
+    root = Tree(f"[bold]run {_safe(run.id)}[/] · job {_safe(f'{run.job_id}@{run.job_version}')} · "
                 f"{_styled(run.status)}{took} · executions {run.executions}")
     root.add(f"created {_date(run.created_at)} UTC"
              + (f" · finished {_date(run.finished_at)} UTC" if run.finished_at else ""))
     if run.event_name:
-        root.add(f"event {escape(run.event_name)} (id {escape(str(run.event_id))})")
+        root.add(f"event {_safe(run.event_name)} (id {_safe(run.event_id)})")
     if run.payload is not None:
         root.add(f"[dim]payload {_short(run.payload, 200)}[/]")
     if run.status == WAITING and run.wake_at:
-        root.add(f"[yellow]waiting[/] ({escape(str(run.wait_reason))}) until "
+        root.add(f"[yellow]waiting[/] ({_safe(run.wait_reason)}) until "
                  f"{_when(run.wake_at)} UTC ({_relative(run.wake_at)})")
     for note in notes or []:
         root.add(f"[yellow]{escape(note)}[/]")
@@ -160,24 +171,24 @@ def render(run: Run, notes: list[str] | None = None) -> Tree:
             data = f" {_short(entry.data)}" if entry.data else ""
             style = {"error": "red", "warn": "yellow", "debug": "dim"}.get(entry.level, "")
             level = f"[{style}]{entry.level:<5}[/]" if style else f"{entry.level:<5}"
-            logs.add(f"{_when(entry.at)} {level} {escape(entry.message)}{data}")
+            logs.add(f"{_when(entry.at)} {level} {_safe(entry.message)}{data}")
         if run.logs_dropped:
             logs.add(f"[dim]{run.logs_dropped} later lines dropped (max_log_entries)[/]")
     if run.status == SUCCESS:
         root.add(f"[green]output[/] {_short(run.output, 300)}")
     if run.error:
-        root.add(f"[red]error {escape(str(run.error.get('type')))}: "
-                 f"{escape(str(run.error.get('message')))}[/]")
+        root.add(f"[red]error {_safe(run.error.get('type'))}: "
+                 f"{_safe(run.error.get('message'))}[/]")
     return root
 
 
 def status_line(run: Run) -> str:
     """One line for a progress display: the run's status and what it waits for."""
-    text = f"run {run.id} · {run.job_id} · {_styled(run.status)}"
+    text = f"run {run.id} · {_safe(run.job_id)} · {_styled(run.status)}"
     running = [t for t in run.tasks if t.status in TASK_UNREADY_STATES]
     if running:
         t = running[-1]
-        text += f" · {t.status.lower()} on {escape(t.key)}"
+        text += f" · {t.status.lower()} on {_safe(t.key)}"
     if run.status == WAITING and run.wake_at:
         text += f" until {_when(run.wake_at)} UTC ({_relative(run.wake_at)})"
     done = sum(t.status == COMPLETED for t in run.tasks)
@@ -216,8 +227,8 @@ def runs_table(runs: list[Run], width: int = 80) -> Table:
     for r in runs:
         created = (datetime.fromtimestamp(r.created_at, UTC).strftime("%m-%d %H:%M:%S")
                    if r.created_at else "-")
-        row = [r.id, _styled(r.status), escape(f"{r.job_id}@{r.job_version}"), created]
+        row = [r.id, _styled(r.status), _safe(f"{r.job_id}@{r.job_version}"), created]
         if wide:
-            row += [_took(r), str(r.executions), escape(r.event_name or "")]
+            row += [_took(r), str(r.executions), _safe(r.event_name or "")]
         table.add_row(*row)
     return table

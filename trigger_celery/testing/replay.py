@@ -32,8 +32,10 @@ queued), and is kept in :attr:`ReplayServer.unexpected`.
 from __future__ import annotations
 
 import ast
+import io
 import json
 import math
+import sys
 import threading
 import time
 import urllib.parse
@@ -265,6 +267,62 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
+class _KeepAliveHandler(_QuietHandler):
+    """HTTP/1.1 with keep-alive: a connection stays open for the client's next request, as an
+    API's would, so a client's connection pool reuses it.
+
+    werkzeug's own handler always answers ``Connection: close`` (and drains the socket after
+    each answer), so this one calls the WSGI app itself: one request per
+    :meth:`handle_one_request`, the body read by its ``Content-Length``."""
+
+    protocol_version = "HTTP/1.1"
+    server: BaseWSGIServer
+
+    def handle_one_request(self) -> None:
+        self.raw_requestline = self.rfile.readline(65537)
+        if not self.raw_requestline:
+            self.close_connection = True
+            return
+        if not self.parse_request():  # it answered the error itself
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        path, _, query = self.path.partition("?")
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": self.command, "SCRIPT_NAME": "",
+            "PATH_INFO": urllib.parse.unquote_to_bytes(path).decode("latin-1"),
+            "QUERY_STRING": query, "REQUEST_URI": self.path, "RAW_URI": self.path,
+            "SERVER_NAME": "127.0.0.1", "SERVER_PORT": str(self.server.server_port),
+            "SERVER_PROTOCOL": self.request_version, "REMOTE_ADDR": self.client_address[0],
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""), "CONTENT_LENGTH": str(length),
+            "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr, "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http", "wsgi.multithread": True, "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+        }
+        for name, value in self.headers.items():
+            key = "HTTP_" + name.upper().replace("-", "_")
+            if key not in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+                environ[key] = f"{environ[key]},{value}" if key in environ else value
+        answer: list[Any] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]],
+                           exc_info: Any = None) -> Callable[[bytes], None]:
+            answer[:] = [status, headers]
+            return lambda data: None
+
+        data = b"".join(self.server.app(environ, start_response))
+        code, _, reason = answer[0].partition(" ")
+        self.send_response(int(code), reason)
+        for name, value in answer[1]:
+            if name.lower() not in ("content-length", "connection"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+        self.wfile.flush()
+
+
 class ReplayServer:
     """Serve recorded exchanges on 127.0.0.1 (a free port) from a background thread.
 
@@ -272,6 +330,9 @@ class ReplayServer:
         recorded_host: scheme and host the recordings were made against; rewritten to
             :attr:`base_url` in served bodies and ``Link``/``Location`` headers.
         clock: epoch seconds now (``time.time`` by default); used by ``reset_in``.
+        keep_alive: answer in HTTP/1.1 and keep each connection open for the client's next
+            request, as real APIs do (a client's connection pool then reuses it); default
+            HTTP/1.0, one connection per request.
 
     Use as a context manager (``with ReplayServer() as server: ...``) or call :meth:`start` and
     :meth:`stop`. Thread-safe: the server thread and the test share a lock.
@@ -282,9 +343,11 @@ class ReplayServer:
         *,
         recorded_host: str = DEFAULT_RECORDED_HOST,
         clock: Callable[[], float] = time.time,
+        keep_alive: bool = False,
     ) -> None:
         self.recorded_host = recorded_host.rstrip("/")
         self.clock = clock
+        self.keep_alive = keep_alive
         self._lock = threading.Lock()
         self._queues: dict[tuple[str, str, tuple[tuple[str, str], ...]], deque[Exchange]] = {}
         self._exchanges: list[Exchange] = []
@@ -300,7 +363,8 @@ class ReplayServer:
         if self._server is not None:
             return self
         self._server = make_server(
-            "127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_QuietHandler
+            "127.0.0.1", 0, self._wsgi, threaded=True,
+            request_handler=_KeepAliveHandler if self.keep_alive else _QuietHandler,
         )
         server = self._server
         self._thread = threading.Thread(

@@ -19,7 +19,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from trigger_celery import ConfigurationError, TriggerCeleryError
+from trigger_celery import ConfigurationError, TriggerCeleryError, ValidationError
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",
@@ -113,8 +113,9 @@ def handle_webhook(
     Raises:
         ConfigurationError: ``secret`` is empty.
         WebhookRejected: missing or wrong ``X-Hub-Signature-256`` (``send_event`` not called).
-        MalformedWebhook: no ``X-GitHub-Event`` / ``X-GitHub-Delivery``, or the body is not a
-            JSON object.
+        MalformedWebhook: no ``X-GitHub-Event`` / ``X-GitHub-Delivery``, the body is not a
+            JSON object (invalid UTF-8, nested too deep, a number too long), or ``send_event``
+            refused the payload with a ``ValidationError`` (e.g. ``1e999``).
     """
     if not secret:
         raise ConfigurationError("github webhooks: a secret is required to verify deliveries")
@@ -126,12 +127,15 @@ def handle_webhook(
         raise MalformedWebhook("github webhook: X-GitHub-Event and X-GitHub-Delivery are required")
     try:
         payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise MalformedWebhook("github webhook: body is not JSON") from None
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise MalformedWebhook(f"github webhook: body is not JSON: {_short(exc)}") from None
     if not isinstance(payload, dict):
         raise MalformedWebhook("github webhook: body is not a JSON object")
     name = event_name(event, payload)
-    send_event(name, payload, id=delivery)
+    try:
+        send_event(name, payload, id=delivery)
+    except ValidationError as exc:  # the payload itself was refused (e.g. 1e999, too deep)
+        raise MalformedWebhook(f"github webhook: {_short(exc)}") from None
     return name, delivery
 
 
@@ -144,6 +148,11 @@ def runs_answer(result: Any) -> dict[str, Any]:
     runs = [{"id": str(h.id), "duplicate": not getattr(h, "created", True)}
             for h in handles if getattr(h, "id", None)]
     return {"runs": runs, "duplicate": bool(runs) and all(r["duplicate"] for r in runs)}
+
+
+def _short(exc: BaseException) -> str:
+    """An error's message for an HTTP answer: at most 300 characters, printable ASCII."""
+    return str(exc)[:300].encode("ascii", "backslashreplace").decode("ascii")
 
 
 def make_wsgi_app(*, secret: str | bytes, send_event: SendEvent) -> Callable[..., Any]:

@@ -17,15 +17,18 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from pydantic import Field
 
-from trigger_celery import TriggerCeleryError
+from trigger_celery import TriggerCeleryError, ValidationError
 from trigger_celery.integration import Namespace, TaskInfo, operation
 from trigger_celery_typeform._params import Params
 from trigger_celery_typeform.client import TypeformClient
+
+logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "Typeform-Signature"
 #: Event names sent for Typeform's ``event_type`` values.
@@ -188,19 +191,30 @@ def handle_webhook(
 
     Raises:
         WebhookSignatureError: bad or missing signature (answer 401).
-        WebhookPayloadError: body not a JSON object with an ``event_id`` (answer 400).
+        WebhookPayloadError: body not a JSON object with an ``event_id`` (invalid UTF-8,
+            nested too deep, a number too long), or ``send_event`` refused the payload with a
+            ``ValidationError`` (e.g. ``1e999``) (answer 400).
     """
     verify_signature(secret, body, _header(headers, SIGNATURE_HEADER))
     try:
         payload = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise WebhookPayloadError(f"Typeform webhook: body is not JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise WebhookPayloadError(f"Typeform webhook: body is not JSON: {_short(exc)}") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("event_id"), str):
         raise WebhookPayloadError("Typeform webhook: payload has no event_id")
-    name = EVENT_NAMES.get(payload.get("event_type", "form_response"))
+    event_type = payload.get("event_type", "form_response")
+    name = EVENT_NAMES.get(event_type) if isinstance(event_type, str) else None
     if name is None:
         return None
-    return send_event(name, payload, id=payload["event_id"])
+    try:
+        return send_event(name, payload, id=payload["event_id"])
+    except ValidationError as exc:  # the payload itself was refused (e.g. 1e999, too deep)
+        raise WebhookPayloadError(f"Typeform webhook: {_short(exc)}") from None
+
+
+def _short(exc: BaseException) -> str:
+    """An error's message for an HTTP answer: at most 300 characters, printable ASCII."""
+    return str(exc)[:300].encode("ascii", "backslashreplace").decode("ascii")
 
 
 def runs_answer(result: Any) -> dict[str, Any]:
@@ -219,8 +233,9 @@ def make_wsgi_app(*, secret: str | bytes, send_event: Callable[..., Any]) -> Cal
 
     Answers: 200 ``{"ok": true, "event_id": ..., "runs": [{"id": run id, "duplicate": bool}],
     "duplicate": bool}`` when sent (see :func:`runs_answer`); 401 on a bad signature; 400 on a
-    bad payload; 405 for methods other than POST. Mount it under a path of your web app or serve
-    it alone (``werkzeug.serving.run_simple``).
+    bad payload; 405 for methods other than POST; 500 (logged) only when ``send_event`` fails
+    for another reason (the store is down: Typeform retries the delivery). Mount it under a
+    path of your web app or serve it alone (``werkzeug.serving.run_simple``).
     """
     from werkzeug.wrappers import Request, Response
 
@@ -240,6 +255,9 @@ def make_wsgi_app(*, secret: str | bytes, send_event: Callable[..., Any]) -> Cal
             return json_response(401, {"ok": False, "error": str(exc)})
         except WebhookPayloadError as exc:
             return json_response(400, {"ok": False, "error": str(exc)})
+        except Exception:
+            logger.exception("Typeform webhook: send_event failed")
+            return json_response(500, {"ok": False, "error": "could not record the event"})
         return json_response(200, {"ok": True, "event_id": json.loads(body)["event_id"],
                                    **runs_answer(result)})
 

@@ -169,3 +169,23 @@ def test_every_shared_recording_loads() -> None:
             assert ex.method in {"GET", "POST", "PATCH", "PUT", "DELETE"}
             assert ex.path.startswith("/")
             assert 100 <= ex.status < 600
+
+
+def test_keep_alive_serves_several_requests_on_one_connection() -> None:
+    with ReplayServer(keep_alive=True) as server:
+        server.add("GET", "/a?x=1", body={"n": 1})
+        server.add("POST", "/b", status=201, body={"n": 2}, headers={"x-ratelimit-remaining": "4"})
+        server.add("GET", "/a?x=1", body=b"raw")
+        with requests.Session() as s:
+            first = s.get(f"{server.base_url}/a?x=1", timeout=5)
+            second = s.post(f"{server.base_url}/b", json={"q": "\u00e9"}, timeout=5)
+            third = s.get(f"{server.base_url}/a?x=1", timeout=5)
+            missing = s.get(f"{server.base_url}/nothing", timeout=5)
+            manager = s.get_adapter(server.base_url).poolmanager
+            opened = [manager.pools[k].num_connections for k in manager.pools.keys()]
+            assert opened == [1]  # one TCP connection carried all four
+        assert (first.json(), second.status_code, second.json()) == ({"n": 1}, 201, {"n": 2})
+        assert second.headers["x-ratelimit-remaining"] == "4" and third.content == b"raw"
+        assert missing.status_code == 404
+        assert server.requests[1].json() == {"q": "\u00e9"}
+        assert server.requests[0].query == {"x": ["1"]}
