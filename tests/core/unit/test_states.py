@@ -7,7 +7,7 @@ from importlib import resources
 from typing import get_args
 
 from trigger_celery import _states as states
-from trigger_celery._runs import Run, Task
+from trigger_celery._runs import UNREADABLE, Run, Task
 
 
 def test_sets_partition_the_statuses() -> None:
@@ -23,7 +23,10 @@ def test_literal_types_list_the_same_statuses() -> None:
     assert get_args(states.RunStatus) == states.RUN_STATUSES
     assert get_args(states.TaskStatus) == states.TASK_STATUSES
     assert get_args(Run.model_fields["status"].annotation) == states.RUN_STATUSES
-    assert get_args(Task.model_fields["status"].annotation) == states.TASK_STATUSES
+    # a task's status is one of Trigger.dev's, or UNREADABLE for a record that cannot be read
+    stored, unreadable = get_args(Task.model_fields["status"].annotation)
+    assert get_args(stored) == states.TASK_STATUSES
+    assert get_args(unreadable) == (UNREADABLE,)
 
 
 def test_every_status_the_lua_scripts_use_is_a_known_one() -> None:
