@@ -22,7 +22,7 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 _REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
 
 # Variables under the prefix that are not settings of the client (read by the CLI and tests).
-_NOT_SETTINGS = {"APP", "APP_MODULES", "DEV_DIR", "TEST_REDIS_URL"}
+_NOT_SETTINGS = {"APP", "APP_MODULES", "DEV_DIR", "TEST_REDIS_URL", "UI_TOKEN"}
 
 
 class Settings(BaseSettings):

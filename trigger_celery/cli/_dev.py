@@ -90,6 +90,10 @@ def dev(
                                              help="Worker processes.")] = 2,
     beat: Annotated[bool, typer.Option("--beat/--no-beat",
                                        help="Also run beat (cron and interval jobs).")] = True,
+    ui_port: Annotated[int, typer.Option(
+        "--ui-port", min=0, max=65535,
+        help="Port of the web UI on 127.0.0.1 (a free one when taken; 0: any).")] = 8765,
+    ui: Annotated[bool, typer.Option("--ui/--no-ui", help="Also serve the web UI.")] = True,
 ) -> None:
     """Run everything locally: Redis, a worker and beat, their output here; Ctrl-C stops all.
 
@@ -106,10 +110,16 @@ def dev(
     signal.signal(signal.SIGINT, _raise_interrupt)
     stack = local_stack(CELERY_APP, queues=queues, beat=beat, concurrency=concurrency,
                         echo=_print_line, env={APP_ENV: spec})
+    web = None
     try:
         with stack:
             try:
-                _summary(spec, stack)
+                client = _summary(spec, stack)
+                if ui:
+                    from trigger_celery.ui import UIServer
+
+                    web = UIServer(client, port=ui_port, fallback_port=True).start()
+                    console.print(f"  web UI [bold]{web.url}/runs[/]", soft_wrap=True)
                 while True:
                     dead = stack.dead()
                     if dead is not None:
@@ -120,13 +130,16 @@ def dev(
                 signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C: still clean
                 signal.signal(signal.SIGTERM, signal.SIG_IGN)
                 console.print("[yellow]stopping worker, beat and Redis…[/]")
+            finally:
+                if web is not None:
+                    web.stop()
     finally:
         signal.signal(signal.SIGTERM, old_term)
         signal.signal(signal.SIGINT, signal.default_int_handler)
     console.print("[green]stopped[/]")
 
 
-def _summary(spec: str, stack: Any) -> None:
+def _summary(spec: str, stack: Any) -> Any:
     client = load_client(spec)  # imported now that TRIGGER_CELERY_REDIS_URL is known
     queues = [q.name for q in client.celery.conf.task_queues]
     console.print(f"[bold]trigger-celery dev[/] · app {spec} · Redis {stack.redis_url} · "
@@ -137,3 +150,4 @@ def _summary(spec: str, stack: Any) -> None:
         what = ", ".join(f"{k}={v}" for k, v in trig.items() if v not in (None, "", {}))
         console.print(f"  job [bold]{job.id}[/]@{job.version} ({escape(what)})", soft_wrap=True)
     console.print("[dim]Ctrl-C to stop[/]")
+    return client
