@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import time
 import uuid
 from datetime import UTC, datetime
@@ -114,6 +115,7 @@ def _run(payload: dict, timeout: float, replay, ui_port: int | None = None) -> i
         print(f"output: {json.dumps(output)}")
         if web is not None:
             print(f"demo: web UI at {web.url}/runs/{handles[0].id}; Ctrl-C to stop")
+            signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop Valkey on SIGTERM too
             try:
                 while True:
                     time.sleep(1)
