@@ -13,6 +13,7 @@ from celery.exceptions import InvalidTaskError
 from kombu import Exchange, Queue
 from kombu.exceptions import ContentDisallowed, DecodeError
 
+from trigger_celery import _metrics
 from trigger_celery._settings import Settings
 
 if TYPE_CHECKING:
@@ -132,6 +133,7 @@ def make_celery(name: str, settings: Settings) -> Celery:
         task_send_sent_event=True,
         broker_channel_error_retry=True,
     )
+    _metrics.install(app, settings)
     return app
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from trigger_celery import _metrics
 from trigger_celery._errors import (
     LeaseLost,
     Suspend,
@@ -250,6 +251,7 @@ class Executor:
         return "ok"
 
     def _execute(self, run_id: str, token: str, run: dict[str, str], tasks: dict[str, Any]) -> None:
+        _metrics.execution_started(run_id, run)
         job = self.client.jobs.get(run["job_id"])
         if job is None:
             self._finish(run_id, token, "FAILURE", None, error_record(UnknownJobError(
@@ -274,6 +276,7 @@ class Executor:
             return
         except (LeaseLost, RunCanceled) as stop:
             logger.info("run %s: execution stopped (%s)", run_id, type(stop).__name__)
+            _metrics.execution_stopped(run_id, stop)
             return
         except Exception as err:  # noqa: BLE001 - the run fails; the worker goes on
             rec = error_record(err)
@@ -311,6 +314,7 @@ class Executor:
 
     def _finish(self, run_id: str, token: str, status: str, output: str | None,
                 error: dict[str, Any] | None) -> None:
+        _metrics.run_finished(run_id, status)
         run, tasks, logs, lease = self.store.run_keys(run_id)
         self.store.script(
             "finish", [run, tasks, logs, lease, self.store.schedule_key],
@@ -369,6 +373,7 @@ class Executor:
                    duration_ms=round((now - started) * 1000, 3))
         for k in ("call", "error", "retry_at"):
             rec.pop(k, None)
+        _metrics.task_attempt(integ, None)
         self._settle(run_id, idem, token, dumps(rec)[:-1] + ',"output":' + text + "}", True)
         return "ok"
 
@@ -378,6 +383,7 @@ class Executor:
         now = time.time()
         d = decide(err, record=rec, task=info, io=None, retry=integ.retry,
                    hooks=[integ.on_error], settings=self.settings, now=now)
+        _metrics.task_attempt(integ, d)
         erec = record_attempt_failure(rec, d, started, now)
         if d.retry_at is None:
             rec.pop("call", None)

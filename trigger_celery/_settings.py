@@ -50,6 +50,9 @@ class Settings(BaseSettings):
         retry_at_max_deferrals: cap on ``retry_at`` deferrals of one task (error retries apart).
         retry_at_max_deferral_s: cap on the time from a task's first deferral to its last.
         worker_eta_task_limit: most ETA messages one worker holds (Celery 5.6+).
+        metrics_port: when set, a worker serves Prometheus metrics on this TCP port (its main
+            process, adding up its pool processes'; see ``docs/metrics.md``).
+        metrics_host: the address the metrics endpoint listens on.
     """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
@@ -70,6 +73,8 @@ class Settings(BaseSettings):
     retry_at_max_deferrals: int = Field(default=100, gt=0)
     retry_at_max_deferral_s: float = Field(default=24 * 3600.0, gt=0)
     worker_eta_task_limit: int = Field(default=1000, gt=0)
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
 
     @field_validator("redis_url")
     @classmethod

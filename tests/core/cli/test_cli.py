@@ -341,7 +341,7 @@ def test_dev_runs_worker_and_beat_and_stops_cleanly_on_ctrl_c(
     env = {**worker_env, "TRIGGER_CELERY_APP": APP, "TRIGGER_CELERY_DEV_DIR": str(tmp_path),
            "CLI_TESTS_QUEUE": "dev-tests", "TRIGGER_CELERY_KEY_PREFIX": "tcdev"}
     log = tmp_path / "dev.out"
-    proc = _start_dev(env, log, "--ui-port", "0")
+    proc = _start_dev(env, log, "--ui-port", "0", "--metrics-port", "0")
     try:
         _wait_for(log, "web UI http://127.0.0.1:", proc)
         ui_url = re.search(r"web UI (http://127\.0\.0\.1:\d+)/runs", log.read_text()).group(1)
@@ -355,6 +355,10 @@ def test_dev_runs_worker_and_beat_and_stops_cleanly_on_ctrl_c(
         assert done.returncode == 0, done.stdout + done.stderr
         assert '"Hello, Dev!"' in done.stdout
         assert "Task trigger-celery.run" in log.read_text()  # dev's own worker ran it
+        metrics_url = re.search(r"metrics (http://127\.0\.0\.1:\d+/metrics)",
+                                log.read_text()).group(1)
+        scraped = requests.get(metrics_url, timeout=10).text
+        assert 'trigger_celery_runs_finished_total{job="greet",status="SUCCESS"} 1.0' in scraped
         assert "worker |" in log.read_text() and "beat |" in log.read_text()
         kids = _descendants(proc.pid)  # pool processes included
     finally:
