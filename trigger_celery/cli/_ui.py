@@ -23,7 +23,7 @@ def ui(
     token: Annotated[str | None, typer.Option(
         "--token", envvar=TOKEN_ENV, show_envvar=True, show_default=False,
         help="Secret every page asks for (basic auth password, any user; or a bearer "
-             "token).")] = None,
+             "token). Prefer the variable: an option shows in the process list.")] = None,
 ) -> None:
     """Serve the runs list and each run's live timeline in a browser (read-only)."""
     from trigger_celery.ui import UIServer
