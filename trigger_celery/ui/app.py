@@ -16,12 +16,14 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import logging
 import secrets
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jinja2
+import redis
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
@@ -34,6 +36,8 @@ from trigger_celery.ui._view import TEMPLATE_GLOBALS, WINDOWS, filters
 
 if TYPE_CHECKING:
     from trigger_celery._client import TriggerClient
+
+logger = logging.getLogger("trigger_celery")
 
 STATUSES = ("QUEUED", "EXECUTING", "WAITING", "SUCCESS", "FAILURE", "CANCELED")
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -192,7 +196,12 @@ def create_app(client: TriggerClient, *, token: str | None = None) -> ASGIApp:
     def healthz(request: Request) -> Response:
         return PlainTextResponse("ok\n")
 
-    app: ASGIApp = Starlette(routes=[
+    def store_down(request: Request, exc: Exception) -> Response:
+        logger.warning("UI: the store does not answer: %s", type(exc).__name__)
+        return PlainTextResponse("the store (Redis) does not answer; try again shortly\n",
+                                 status_code=503)
+
+    app: ASGIApp = Starlette(exception_handlers={redis.RedisError: store_down}, routes=[
         Route("/", index),
         Route("/healthz", healthz),
         Route("/runs", runs, name="runs"),

@@ -177,3 +177,18 @@ def test_token_is_required_when_set(worker_env, ui_client, browser):
     finally:
         ui.stop()
     assert token not in ui.output()
+
+
+def test_unreachable_store_is_a_503(worker_env):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    ui = UIProcess({**worker_env, "TRIGGER_CELERY_REDIS_URL": dead}, "--port", str(port))
+    try:
+        ui.wait_ready(url)
+        for path in ("/runs", "/runs/run_x", "/runs/run_x/_body"):
+            answer = requests.get(f"{url}{path}", timeout=30)
+            assert answer.status_code == 503, (path, answer.text)
+            assert "does not answer" in answer.text
+    finally:
+        ui.stop()
