@@ -41,9 +41,9 @@ logger = logging.getLogger("trigger_celery")
 
 STATUSES = ("QUEUED", "EXECUTING", "WAITING", "SUCCESS", "FAILURE", "CANCELED")
 TEMPLATES_DIR = Path(__file__).parent / "templates"
-#: Most runs the list shows; the store is read at most ``4 * LIST_SCAN`` runs deep.
-LIST_LIMIT = 100
-LIST_SCAN = 500
+#: Most runs the list shows (newest first). The time filter keeps a prefix of that order, so
+#: it needs no deeper read.
+LIST_LIMIT = 50
 #: How often the pages poll for changes, in milliseconds.
 POLL_MS = 1000
 
@@ -128,6 +128,7 @@ def _templates() -> Jinja2Templates:
     env.globals["poll_ms"] = POLL_MS
     env.globals["statuses"] = STATUSES
     env.globals["windows"] = list(WINDOWS)
+    env.globals["list_limit"] = LIST_LIMIT
     return Jinja2Templates(env=env)
 
 
@@ -153,7 +154,7 @@ def create_app(client: TriggerClient, *, token: str | None = None) -> ASGIApp:
     def matching_runs(query: dict[str, Any]) -> list[Any]:
         now = time.time()
         runs = client.list_runs(job_id=query["job"] or None, status=query["status"] or None,
-                                limit=LIST_SCAN if query["since"] else LIST_LIMIT)
+                                limit=LIST_LIMIT)
         since_s = WINDOWS.get(query["since"])
         return [r for r in runs
                 if filters(r, job=None, status=None, since_s=since_s, now=now)][:LIST_LIMIT]
