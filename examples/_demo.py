@@ -6,6 +6,10 @@ seconds ahead, so ``on_error`` schedules the retry), Redis (``TRIGGER_CELERY_RED
 embedded Valkey) and a worker; sends the ``github.issues.opened`` event in
 ``examples/payloads/issue_opened.json``; waits for the run and prints its timeline.
 
+With ``--ui`` it also serves the web UI on 127.0.0.1 (``--ui-port``, default 8765), prints the
+run's page (open it while the run executes: it follows the run live) and keeps serving after the
+run until Ctrl-C.
+
 Live mode needs ``--live`` explicitly, with ``--repo`` and ``--issue`` and a ``GITHUB_TOKEN``: a
 token merely present in the shell never makes the demo go live.
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import time
 import uuid
 from datetime import UTC, datetime
@@ -30,6 +35,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--repo", help="OWNER/NAME of the repository (live mode)")
     p.add_argument("--issue", type=int, help="number of an open issue to triage (live mode)")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the run")
+    p.add_argument("--ui", action="store_true",
+                   help="serve the web UI, print the run's page, keep serving until Ctrl-C")
+    p.add_argument("--ui-port", type=int, default=8765, help="port of the web UI (--ui)")
     return p.parse_args(argv)
 
 
@@ -65,7 +73,7 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault("PYTHONPATH", str(HERE.parent))
     os.environ["TRIGGER_CELERY_APP_MODULES"] = "examples.triage"
     try:
-        return _run(payload, args.timeout, replay)
+        return _run(payload, args.timeout, replay, ui_port=args.ui_port if args.ui else None)
     finally:
         if replay is not None:
             replay.stop()
@@ -107,12 +115,17 @@ def _wait(client, run_id: str, timeout: float):
         time.sleep(0.3)
 
 
-def _run(payload: dict, timeout: float, replay) -> int:
+def _run(payload: dict, timeout: float, replay, ui_port: int | None = None) -> int:
     from trigger_celery.cli import local_stack, print_timeline
 
     with local_stack("workers.app"):
         from examples.app import client  # built now that the Redis URL is known
 
+        web = None
+        if ui_port is not None:
+            from trigger_celery.ui import UIServer
+
+            web = UIServer(client, port=ui_port, fallback_port=True).start()
         if replay is not None:
             reset = replay.set_reset_in(RESET_IN_S)
             print("demo: the first comment is answered 403 (rate limit) with a reset at "
@@ -122,6 +135,8 @@ def _run(payload: dict, timeout: float, replay) -> int:
             print("no job matched the event")
             return 1
         print(f"sent github.issues.opened; run {handles[0].id} started, waiting for it")
+        if web is not None:
+            print(f"demo: follow it live in a browser: {web.url}/runs/{handles[0].id}")
         run = _wait(client, handles[0].id, timeout)
         print_timeline(run)
         if run.status != "SUCCESS":
@@ -141,4 +156,14 @@ def _run(payload: dict, timeout: float, replay) -> int:
                   f"the retry, attempt {comment.attempts} completed at "
                   f"{datetime.fromtimestamp(comment.completed_at or 0, UTC):%H:%M:%S.%f} UTC")
         print(f"output: {json.dumps(output)}")
+        if web is not None:
+            print(f"demo: web UI at {web.url}/runs/{handles[0].id}; Ctrl-C to stop")
+            signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop Valkey on SIGTERM too
+            try:
+                while True:
+                    time.sleep(1)
+            except KeyboardInterrupt:
+                pass
+            finally:
+                web.stop()
     return 0

@@ -15,6 +15,7 @@ from celery.exceptions import InvalidTaskError, WorkerShutdown
 from kombu import Exchange, Queue
 from kombu.exceptions import ContentDisallowed, DecodeError
 
+from trigger_celery import _metrics
 from trigger_celery._outage import OutageLog
 from trigger_celery._settings import Settings
 
@@ -144,6 +145,7 @@ def make_celery(name: str, settings: Settings) -> Celery:
         signals.after_setup_logger.connect(json_logs, weak=False, dispatch_uid="tc-json-logs")
         signals.after_setup_task_logger.connect(json_logs, weak=False,
                                                 dispatch_uid="tc-json-task-logs")
+    _metrics.install(app, settings)
     return app
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from trigger_celery import _metrics
 from trigger_celery._errors import (
     LeaseLost,
     RunCanceled,
@@ -286,6 +287,7 @@ class Executor:
         return "ok"
 
     def _execute(self, run_id: str, token: str, run: dict[str, str], tasks: dict[str, Any]) -> None:
+        _metrics.execution_started(run_id, run)
         job = self.client.jobs.get(run["job_id"])
         if job is None:
             self._finish(run_id, token, FAILURE, None, error_record(UnknownJobError(
@@ -313,6 +315,7 @@ class Executor:
             if isinstance(stop, RunCanceled):
                 run_finished(run_id, job.id, run.get("job_version"), CANCELED, None,
                              executions=int(run.get("executions", 0)))
+            _metrics.execution_stopped(run_id, stop)
             return
         except Exception as err:  # noqa: BLE001 - the run fails; the worker goes on
             rec = error_record(err)
@@ -347,6 +350,7 @@ class Executor:
     def _finish(self, run_id: str, token: str, status: str, output: str | None,
                 error: ErrorRecord | None, fields: dict[str, str]) -> None:
         """Record the run's end (``fields``: its hash as loaded) and log its outcome."""
+        _metrics.run_finished(run_id, status)
         lease = self.store.run_keys(run_id)[3]
         now = time.time()
         done = self.write(lease, lambda: self.store.finish(run_id, token, status, output or "",
@@ -407,6 +411,7 @@ class Executor:
         rec.pop("call", None)
         rec.pop("error", None)
         rec.pop("retry_at", None)
+        _metrics.task_attempt(integ, None)
         self._settle(run_id, idem, token, dumps(rec)[:-1] + ',"output":' + text + "}", True)
         return "ok"
 
@@ -416,6 +421,7 @@ class Executor:
         now = time.time()
         d = decide(err, record=rec, task=info, io=None, retry=integ.retry,
                    hooks=[integ.on_error], settings=self.settings, now=now)
+        _metrics.task_attempt(integ, d)
         job_id = self.store.redis.hget(self.store.run_key(run_id), "job_id") or "?"
         record_attempt_failure(rec, d, started, now, run_id=run_id, job_id=str(job_id))
         if d.retry_at is None:

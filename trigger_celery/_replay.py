@@ -23,6 +23,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from trigger_celery import _metrics
 from trigger_celery._errors import (
     DuplicateTaskKeyError,
     LeaseLost,
@@ -292,7 +293,7 @@ class RunExecution:
             raise
         except Exception as err:  # noqa: BLE001 - recorded, then retried or failed
             self._fail(key, idem, rec, err, info, retry, [on_error, integration and
-                       integration.on_error], started)
+                       integration.on_error], started, integration)
         finally:
             self._parents.pop()
             running.pop()
@@ -301,14 +302,17 @@ class RunExecution:
         rec["status"], rec["completed_at"] = COMPLETED, time.time()
         rec["duration_ms"] = round((time.time() - started) * 1000, 3)
         rec.pop("error", None)
+        _metrics.task_attempt(integration, None)
         self.checkpoint(idem, rec, text)
         return json.loads(text)
 
     def _fail(self, key: str, idem: str, rec: TaskRecord, err: Exception, info: TaskInfo,
-              retry: RetryOptions | None, hooks: list[Any], started: float) -> None:
+              retry: RetryOptions | None, hooks: list[Any], started: float,
+              integration: Integration | None = None) -> None:
         now = time.time()
         d = decide(err, record=rec, task=info, io=self.io, retry=retry, hooks=hooks,
                    settings=self.settings, now=now)
+        _metrics.task_attempt(integration, d)
         erec = record_attempt_failure(rec, d, started, now, run_id=self.run_id,
                                       job_id=self.run.get("job_id", ""))
         if d.retry_at is None:
@@ -328,6 +332,7 @@ class RunExecution:
                    "kind": "wait", "name": f"wait {seconds:g}s", "icon": "clock",
                    "status": WAITING, "attempts": 0, "params": {"seconds": seconds},
                    "properties": [], "created_at": now, "retry_at": now + seconds}
+            _metrics.wait_started(seconds)
             self.suspend(now + seconds, f"wait {key!r}", idem, rec)
         if rec["retry_at"] > now:
             self.suspend(rec["retry_at"], f"wait {key!r}")

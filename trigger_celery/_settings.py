@@ -23,7 +23,7 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 _REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
 
 # Variables under the prefix that are not settings of the client (read by the CLI and tests).
-_NOT_SETTINGS = {"APP", "APP_MODULES", "DEV_DIR", "TEST_REDIS_URL"}
+_NOT_SETTINGS = {"APP", "APP_MODULES", "DEV_DIR", "TEST_REDIS_URL", "UI_TOKEN"}
 
 
 class Settings(BaseSettings):
@@ -59,6 +59,9 @@ class Settings(BaseSettings):
         log_format: ``text`` (Celery's format) or ``json``: every line of the worker's log
             one JSON object, with the run id, job, task key, attempt, error and next attempt
             time as fields on the lines about runs and tasks.
+        metrics_port: when set, a worker serves Prometheus metrics on this TCP port (its main
+            process, adding up its pool processes'; see ``docs/metrics.md``).
+        metrics_host: the address the metrics endpoint listens on.
     """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
@@ -81,6 +84,8 @@ class Settings(BaseSettings):
     worker_eta_task_limit: int = Field(default=1000, gt=0)
     allow_eviction: bool = False
     log_format: Literal["text", "json"] = "text"
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
 
     @field_validator("redis_url")
     @classmethod

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from trigger_celery.cli import _dev, _enqueue
+from trigger_celery.cli import _dev, _enqueue, _ui
 from trigger_celery.cli._app import DEFAULT_APP, console, handle_errors, load_client, state
 from trigger_celery.cli._runs import runs_app
 from trigger_celery.cli._services import local_stack
@@ -86,6 +86,7 @@ app.command("worker", context_settings=_dev.PASS_THROUGH)(_dev.worker)
 app.command("beat", context_settings=_dev.PASS_THROUGH)(_dev.beat)
 app.command("trigger")(_enqueue.trigger)
 app.command("send-event")(_enqueue.send_event)
+app.command("ui")(_ui.ui)
 app.add_typer(runs_app, name="runs")
 
 

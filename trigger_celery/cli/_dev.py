@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
+import socket
 import sys
 import time
 from types import FrameType
@@ -28,6 +29,9 @@ from trigger_celery.cli._services import local_stack
 
 #: What ``celery -A`` gets: a module exposing the Celery app of ``TRIGGER_CELERY_APP``.
 CELERY_APP = "trigger_celery.cli.celery_app"
+
+#: The worker setting ``dev`` passes on (``metrics_port``).
+METRICS_PORT_ENV = "TRIGGER_CELERY_METRICS_PORT"
 
 PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 
@@ -73,6 +77,18 @@ def beat(ctx: typer.Context) -> None:
     _celery_command(ctx, "beat")
 
 
+def _free_port(port: int) -> int:
+    """``port`` when 127.0.0.1 has it free, else any free port."""
+    for candidate in (port, 0) if port else (0,):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise CLIError("no free TCP port on 127.0.0.1 for the metrics endpoint")
+
+
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -91,6 +107,16 @@ def dev(
                                              help="Worker processes.")] = 2,
     beat: Annotated[bool, typer.Option("--beat/--no-beat",
                                        help="Also run beat (cron and interval jobs).")] = True,
+    ui_port: Annotated[int, typer.Option(
+        "--ui-port", min=0, max=65535,
+        help="Port of the web UI on 127.0.0.1 (a free one when taken; 0: any).")] = 8765,
+    ui: Annotated[bool, typer.Option("--ui/--no-ui", help="Also serve the web UI.")] = True,
+    metrics_port: Annotated[int, typer.Option(
+        "--metrics-port", min=0, max=65535,
+        help="Port of the worker's Prometheus metrics on 127.0.0.1 (a free one when taken; "
+             "0: any).")] = 9808,
+    metrics: Annotated[bool, typer.Option("--metrics/--no-metrics",
+                                          help="Serve the worker's metrics.")] = True,
 ) -> None:
     """Run everything locally: Redis, a worker and beat, their output here; Ctrl-C stops all.
 
@@ -105,12 +131,24 @@ def dev(
     # SIGINT explicitly too: a shell starting us in the background may have ignored it.
     old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
     signal.signal(signal.SIGINT, _raise_interrupt)
+    env = {APP_ENV: spec}
+    if metrics:
+        env[METRICS_PORT_ENV] = str(_free_port(metrics_port))
     stack = local_stack(CELERY_APP, queues=queues, beat=beat, concurrency=concurrency,
-                        echo=_print_line, env={APP_ENV: spec})
+                        echo=_print_line, env=env)
+    web = None
     try:
         with stack:
             try:
-                _summary(spec, stack)
+                client = _summary(spec, stack)
+                if ui:
+                    from trigger_celery.ui import UIServer
+
+                    web = UIServer(client, port=ui_port, fallback_port=True).start()
+                    console.print(f"  web UI [bold]{web.url}/runs[/]", soft_wrap=True)
+                if metrics:
+                    console.print(f"  metrics http://127.0.0.1:{env[METRICS_PORT_ENV]}/metrics",
+                                  soft_wrap=True)
                 while True:
                     dead = stack.dead()
                     if dead is not None:
@@ -121,13 +159,16 @@ def dev(
                 signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C: still clean
                 signal.signal(signal.SIGTERM, signal.SIG_IGN)
                 console.print("[yellow]stopping worker, beat and Redis…[/]")
+            finally:
+                if web is not None:
+                    web.stop()
     finally:
         signal.signal(signal.SIGTERM, old_term)
         signal.signal(signal.SIGINT, signal.default_int_handler)
     console.print("[green]stopped[/]")
 
 
-def _summary(spec: str, stack: Any) -> None:
+def _summary(spec: str, stack: Any) -> Any:
     # imported now that TRIGGER_CELERY_REDIS_URL is known; the line below names the store
     client = load_client(spec, announce=False)
     queues = [q.name for q in client.celery.conf.task_queues]
@@ -140,3 +181,4 @@ def _summary(spec: str, stack: Any) -> None:
         what = ", ".join(f"{k}={v}" for k, v in trig.items() if v not in (None, "", {}))
         console.print(f"  job [bold]{job.id}[/]@{job.version} ({escape(what)})", soft_wrap=True)
     console.print("[dim]Ctrl-C to stop[/]")
+    return client

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 import redis
+import requests
 from typer.testing import CliRunner
 
 from tests.support import ROOT, Worker
@@ -561,9 +563,11 @@ def test_dev_runs_worker_and_beat_and_stops_cleanly_on_ctrl_c(
     env = {**worker_env, "TRIGGER_CELERY_APP": APP, "TRIGGER_CELERY_DEV_DIR": str(tmp_path),
            "CLI_TESTS_QUEUE": "dev-tests", "TRIGGER_CELERY_KEY_PREFIX": "tcdev"}
     log = tmp_path / "dev.out"
-    proc = _start_dev(env, log)
+    proc = _start_dev(env, log, "--ui-port", "0", "--metrics-port", "0")
     try:
-        _wait_for(log, "Ctrl-C to stop", proc)
+        _wait_for(log, "web UI http://127.0.0.1:", proc)
+        ui_url = re.search(r"web UI (http://127\.0\.0\.1:\d+)/runs", log.read_text()).group(1)
+        assert requests.get(f"{ui_url}/runs", timeout=10).status_code == 200
         kids = _descendants(proc.pid)
         cmds = [" ".join(p.cmdline()) for p in kids]
         assert any(" worker " in c for c in cmds) and any(" beat " in c for c in cmds), cmds
@@ -578,6 +582,10 @@ def test_dev_runs_worker_and_beat_and_stops_cleanly_on_ctrl_c(
         while f"run {run_id} job greet@1.0.0 SUCCESS in " not in log.read_text():
             assert time.monotonic() < deadline, log.read_text()[-3000:]  # the outcome line
             time.sleep(0.1)
+        metrics_url = re.search(r"metrics (http://127\.0\.0\.1:\d+/metrics)",
+                                log.read_text()).group(1)
+        scraped = requests.get(metrics_url, timeout=10).text
+        assert 'trigger_celery_runs_finished_total{job="greet",status="SUCCESS"} 1.0' in scraped
         assert "worker |" in log.read_text() and "beat |" in log.read_text()
         kids = _descendants(proc.pid)  # pool processes included
     finally:
