@@ -55,7 +55,8 @@ def pg_unavailable() -> str | None:
         with psycopg.connect(ADMIN_URL, connect_timeout=3) as c:
             c.execute("select 1")
     except psycopg.Error as e:
-        return (f"PostgreSQL at {ADMIN_URL} not answering ({str(e).strip()[:120]}); set BENCH_PG, "
+        why = " ".join(str(e).split())[:160]
+        return (f"PostgreSQL at {ADMIN_URL} not answering ({why}); set BENCH_PG, "
                 "or install and start Debian's `postgresql` package")
     return None
 
@@ -129,29 +130,43 @@ def start_workers(url: str, queue: str, poll: float, count: int) -> list[Worker]
     return ws
 
 
-def figures(s: scenarios.Side, *, in_flight: int, total: int, samples: int) -> dict[str, Any]:
-    """One throughput measurement (``total`` units, ``in_flight`` at a time) and ``samples``
-    latencies one at a time."""
+def measure_side(s: scenarios.Side, *, in_flight: int, total: int, samples: int,
+                 acc: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One throughput measurement (``total`` units, ``in_flight`` at a time, after a short
+    warm-up) and ``samples`` latencies one at a time, added to ``acc`` (see :func:`summary`)."""
+    acc = acc or {"rounds": [], "latency_ms": [], "total": total}
     scenarios.throughput(s, in_flight=min(4, in_flight), total=min(8, total))  # warm-up
-    rps = scenarios.throughput(s, in_flight=in_flight, total=total)
-    lat = scenarios.latency(s, samples=samples)
-    return {"throughput_rps": round(rps, 1), "p50_ms": round(statistics.median(lat), 3),
+    acc["rounds"].append(round(scenarios.throughput(s, in_flight=in_flight, total=total), 1))
+    acc["latency_ms"] += scenarios.latency(s, samples=samples)
+    return acc
+
+
+def summary(acc: dict[str, Any]) -> dict[str, Any]:
+    """Median throughput over the measurements, p50/p95 over every latency sample."""
+    lat = acc["latency_ms"]
+    return {"throughput_rps": round(statistics.median(acc["rounds"]), 1),
+            "throughput_rounds": acc["rounds"], "p50_ms": round(statistics.median(lat), 3),
             "p95_ms": round(statistics.quantiles(lat, n=20)[18], 3) if len(lat) > 1 else None,
-            "total": total, "samples": samples}
+            "total": acc["total"], "samples": len(lat)}
+
+
+def figures(s: scenarios.Side, *, in_flight: int, total: int, samples: int) -> dict[str, Any]:
+    return summary(measure_side(s, in_flight=in_flight, total=total, samples=samples))
 
 
 def _fsync(r: redis.Redis, mode: str) -> None:
     r.config_set("appendfsync", mode)
 
 
-def ours(*, in_flight: int, total: int, samples: int, sizes: tuple[int, ...]
-         ) -> tuple[dict[str, Any], list[str]]:
-    """trigger-celery runs of ``n`` inline tasks under ``appendfsync`` everysec and always.
-    Needs the benchmark's trigger worker running. Switching fsync needs the store's server on
-    AOF and ``CONFIG SET`` allowed; otherwise the mode is measured as found and noted."""
+def ours(*, in_flight: int, total: int, samples: int, sizes: tuple[int, ...],
+         acc: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[str]]:
+    """trigger-celery runs of ``n`` inline tasks under ``appendfsync`` everysec and always,
+    added to ``acc`` (called before and after DBOS; :func:`summary` each entry after). Needs the
+    benchmark's trigger worker running. Switching fsync needs the store's server on AOF and
+    ``CONFIG SET`` allowed; otherwise the mode is measured as found and noted."""
     r = app.client.store.redis
     notes: list[str] = []
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = acc if acc is not None else {}
     try:
         cfg = r.config_get("append*")
     except redis.ResponseError as e:
@@ -167,8 +182,9 @@ def ours(*, in_flight: int, total: int, samples: int, sizes: tuple[int, ...]
             if mode != "as found":
                 _fsync(r, mode)
             for n in sizes:
-                out[f"{mode}/{n}"] = figures(scenarios.inline_run(n), in_flight=in_flight,
-                                             total=total, samples=samples)
+                out[f"{mode}/{n}"] = measure_side(scenarios.inline_run(n), in_flight=in_flight,
+                                                  total=total, samples=samples,
+                                                  acc=out.get(f"{mode}/{n}"))
     finally:
         if modes and original:
             _fsync(r, original)

@@ -203,8 +203,9 @@ def _print_peer(p: dict[str, Any], console: Console) -> None:
         console.print(f"[yellow]{p['skipped']}[/]")
         return
     tp = Table(title="Peer: trigger-celery inline runs vs DBOS Transact "
-               f"{p.get('dbos_version', '')} workflows on PostgreSQL (throughput: one "
-               "measurement of 'units', in flight as above; p50/p95 over 'samples' one at a time)")
+               f"{p.get('dbos_version', '')} workflows on PostgreSQL (throughput: measurements of "
+               "'units', in flight as above, median; trigger-celery measured before and after "
+               "DBOS; p50/p95 over 'samples' one at a time)")
     for col in ("side", "configuration", "tasks/steps", "runs/s", "p50 ms", "p95 ms", "units",
                 "samples"):
         tp.add_column(col, justify="left" if col in ("side", "configuration") else "right")
