@@ -98,7 +98,12 @@ def main(argv: list[str] | None = None) -> int:
         r["scale"] = _scale(w, url, args.max_dispatch, started,
                             reserve_s=PEER_RESERVE_S if args.dbos is not False else 0)
         r["scale"]["continuation"] = cont
-        r["peer"] = _peer(args, w)
+        try:
+            r["peer"] = _peer(args, w)
+        except Exception as e:  # the peer must not cost the rest of the figures
+            r["peer"] = {"skipped": f"DBOS peer failed: {' '.join(str(e).split())[:300]!r} "
+                                    f"({type(e).__name__})"}
+            progress(r["peer"]["skipped"])
     finally:
         raw_w.stop()
         w.stop()
