@@ -249,7 +249,7 @@ def plot(r: dict[str, Any], *paths: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     sc = r["scale"]
-    series = [("inline", "trigger-celery, inline tasks (io.run_task)", "o-"),
+    series = [("inline", "trigger-celery, inline tasks (io.run_task, the callback)", "o-"),
               ("dispatch", "trigger-celery, dispatched tasks (io.bench.http.get)", "s-"),
               ("continuation", "raw Celery, hand-written continuation (HTTP call, send next)",
                "^-")]
@@ -260,7 +260,8 @@ def plot(r: dict[str, Any], *paths: Path) -> None:
     dbos_pts = ((r.get("peer") or {}).get("dbos") or {}).get("scale", [])
     if dbos_pts:
         ax.plot([p["n"] for p in dbos_pts], [p["per_task_ms"] for p in dbos_pts], "d--",
-                label="DBOS, steps of one workflow (queue polling 10 ms, 1 worker)")
+                label="DBOS, steps of one workflow, each the callback (queue polling 10 ms, "
+                      "1 worker)")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("tasks in the run")
