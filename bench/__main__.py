@@ -20,9 +20,10 @@ import celery
 import redis
 
 from bench import config, micro, report, scenarios
-from bench.infra import Worker, other_clients, start_http_server
+from bench.infra import Worker, other_clients, progress, start_http_server
 
 BUDGET_S = 270  # the whole command must stay under 5 minutes
+PEER_RESERVE_S = 90  # left for the DBOS peer when the dispatched runs decide what fits
 
 
 def _cpu() -> str:
@@ -43,6 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds of each side")
     ap.add_argument("--concurrency", type=int, default=2, help="worker pool processes")
     ap.add_argument("--max-dispatch", type=int, default=1000, help="largest dispatched run")
+    ap.add_argument("--dbos", action=argparse.BooleanOptionalAction, default=None,
+                    help="the DBOS Transact peer (default: on when PostgreSQL answers)")
+    ap.add_argument("--peer-total", type=int, default=100,
+                    help="units per throughput measurement in the peer comparison")
+    ap.add_argument("--peer-samples", type=int, default=30,
+                    help="latency samples per figure in the peer comparison")
     args = ap.parse_args(argv)
     started = time.monotonic()
 
@@ -57,13 +64,13 @@ def main(argv: list[str] | None = None) -> int:
         "cpu": _cpu(), "python": sys.version.split()[0], "celery_version": celery.__version__,
         "redis_version": side.info("server")["redis_version"], "concurrency": args.concurrency,
         "in_flight": args.in_flight, "total": args.total, "samples": args.samples,
-        "rounds": args.rounds,
+        "rounds": args.rounds, "peer_total": args.peer_total, "peer_samples": args.peer_samples,
         "command": "uv run --frozen --group bench python -m bench",
         "store": config.STORE_URL, "broker": config.BROKER_URL,
         "loadavg_start": round(os.getloadavg()[0], 2), "other_clients_start": other_clients(side),
     }}
 
-    print("in-process costs ...", file=sys.stderr)
+    progress("in-process costs ...")
     r["micro"] = {**micro.redis_rtt(app.client), **micro.inline_costs(app.client),
                   **micro.dispatched_lookup(app.client, url),
                   "tracemalloc_kib": {str(k): v for k, v in
@@ -71,22 +78,32 @@ def main(argv: list[str] | None = None) -> int:
     for db in (config.STORE_DB, config.BROKER_DB):  # the runs made in process must not execute
         redis.Redis.from_url(f"{config.REDIS_BASE}/{db}").flushdb()
 
-    print("raw Celery and trigger-celery side by side ...", file=sys.stderr)
+    progress("raw Celery and trigger-celery side by side ...")
     raw_w = Worker("bench.app:raw", "raw", concurrency=args.concurrency)
     w = Worker("bench.app:celery", "trigger", concurrency=args.concurrency)
     try:
         raw_w.wait_ready()
         w.wait_ready()
         m = scenarios.measure(
-            {"raw_task": scenarios.raw_task(), "inline_run": scenarios.inline_run(),
+            {"raw_task": scenarios.raw_task(), "raw_hop": scenarios.raw_hop(),
+             "inline_run": scenarios.inline_run(),
              "raw_chain": scenarios.raw_chain(url), "dispatch_run": scenarios.dispatch_run(url)},
             in_flight=args.in_flight, total=args.total, samples=args.samples,
             rounds=args.rounds)
-        r["baseline"] = {k: m[k] for k in ("raw_task", "raw_chain")}
+        r["baseline"] = {k: m[k] for k in ("raw_task", "raw_hop", "raw_chain")}
         r["trigger"] = {k: m[k] for k in ("inline_run", "dispatch_run")}
+        progress("runs of many tasks ...")
+        cont = _continuation(raw_w, url, args.max_dispatch)
         raw_w.stop()
-        print("runs of many tasks ...", file=sys.stderr)
-        r["scale"] = _scale(w, url, args.max_dispatch, started)
+        r["scale"] = _scale(w, url, args.max_dispatch, started,
+                            reserve_s=PEER_RESERVE_S if args.dbos is not False else 0)
+        r["scale"]["continuation"] = cont
+        try:
+            r["peer"] = _peer(args, w)
+        except Exception as e:  # the peer must not cost the rest of the figures
+            r["peer"] = {"skipped": f"DBOS peer failed: {' '.join(str(e).split())[:300]!r} "
+                                    f"({type(e).__name__})"}
+            progress(r["peer"]["skipped"])
     finally:
         raw_w.stop()
         w.stop()
@@ -95,16 +112,18 @@ def main(argv: list[str] | None = None) -> int:
     server.shutdown()
 
     b, t = r["baseline"], r["trigger"]
+    hop = scenarios.ratio(b["raw_hop"], b["raw_task"])
     inline = scenarios.ratio(t["inline_run"], b["raw_task"])
     dispatch = scenarios.ratio(t["dispatch_run"], b["raw_chain"])
     for x in b.values():
-        x.pop("latency_ms")
+        x.pop("latency_ms", None)
     r["ratios"] = {
         "inline_throughput": inline["throughput"], "dispatch_throughput": dispatch["throughput"],
         "inline_throughput_rounds": inline["throughput_rounds"],
         "dispatch_throughput_rounds": dispatch["throughput_rounds"],
         "inline_added_p50_ms": inline["added_p50_ms"],
         "dispatch_added_p50_ms": dispatch["added_p50_ms"],
+        "celery_hop_p50_ms": hop["added_p50_ms"],
     }
     r["targets"] = report.targets(r)
     r["meta"]["duration_s"] = round(time.monotonic() - started, 1)
@@ -116,24 +135,81 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _scale(w: Worker, url: str, max_dispatch: int, started: float) -> dict[str, Any]:
+DISPATCH_SIZES = (10, 100, 300, 1000)  # 100, 300, 1,000: the Redis bytes growth fit
+
+
+def _continuation(raw_w: Worker, url: str, max_dispatch: int) -> list[dict[str, Any]]:
+    """Raw Celery's hand-written continuation making the same calls as a dispatched run."""
+    out = []
+    for n in DISPATCH_SIZES:
+        if n > max_dispatch:
+            break
+        progress(f"  raw continuation of {n} calls")
+        out.append(scenarios.scale_run(scenarios.raw_continuation(url, n), raw_w, n,
+                                       repeats=3 if n <= 100 else 1))
+    return out
+
+
+def _peer(args: argparse.Namespace, w: Worker) -> dict[str, Any]:
+    """trigger-celery inline runs (AOF everysec, always) against DBOS Transact (see
+    ``dbos_peer``)."""
+    from bench import dbos_peer
+
+    out: dict[str, Any] = {"notes": []}
+    why = dbos_peer.pg_unavailable() if args.dbos is not False else "--no-dbos"
+    if why:
+        out["skipped"] = f"DBOS peer skipped: {why}"
+        progress(out["skipped"])
+        return out
+    sizes = (1, 10)
+    # trigger-celery before and after DBOS (half the samples each), so that a change in the
+    # machine's load over the DBOS minutes weighs on both sides
+    ours: dict[str, Any] = {}
+    for when, samples in (("before", (args.peer_samples + 1) // 2),
+                          ("after", args.peer_samples // 2)):
+        if when == "after":
+            progress("peer: DBOS Transact ...")
+            with dbos_peer.fresh_database() as db:
+                out["dbos"] = dbos_peer.peer(db, in_flight=args.in_flight, total=args.peer_total,
+                                             samples=args.peer_samples, sizes=sizes,
+                                             scale=(10, 100))
+        progress(f"peer: trigger-celery inline runs, appendfsync everysec / always ({when}) ...")
+        _, notes = dbos_peer.ours(in_flight=args.in_flight, total=args.peer_total,
+                                  samples=samples, sizes=sizes, acc=ours)
+        out["notes"] += [n for n in notes if n not in out["notes"]]
+    out["trigger"] = {k: dbos_peer.summary(v) if "/" in k else v for k, v in ours.items()}
+    import dbos
+
+    out["dbos_version"] = getattr(dbos, "__version__", None) or _dist_version("dbos")
+    out["best"] = {str(n): dbos_peer.best(out["dbos"], n) for n in sizes}
+    return out
+
+
+def _dist_version(name: str) -> str:
+    from importlib.metadata import version
+
+    return version(name)
+
+
+def _scale(w: Worker, url: str, max_dispatch: int, started: float,
+           reserve_s: float) -> dict[str, Any]:
     out: dict[str, Any] = {"inline": [], "dispatch": [], "notes": []}
     for n in (10, 100, 1000):
-        print(f"  run of {n} inline tasks", file=sys.stderr)
+        progress(f"  run of {n} inline tasks")
         out["inline"].append(scenarios.scale_run(scenarios.inline_run(n), w, n, repeats=3))
-    for n in (10, 100, 1000):
+    for n in DISPATCH_SIZES:
         if n > max_dispatch:
             out["notes"].append(f"dispatched run of {n} skipped (--max-dispatch {max_dispatch})")
             break
-        if out["dispatch"]:  # estimate from the last size, assuming per-task cost doubles
+        if out["dispatch"]:  # estimate from the last size: per-task cost grows as n^0.5 (replay)
             prev = out["dispatch"][-1]
-            estimate = prev["per_task_ms"] / 1000 * n * 2
-            left = BUDGET_S - (time.monotonic() - started)
+            estimate = prev["per_task_ms"] / 1000 * n * (n / prev["n"]) ** 0.5
+            left = BUDGET_S - reserve_s - (time.monotonic() - started)
             if estimate > left:
                 out["notes"].append(f"dispatched run of {n} skipped: estimated {estimate:.0f} s "
                                     f"with {left:.0f} s of the 5-minute budget left")
                 break
-        print(f"  run of {n} dispatched tasks", file=sys.stderr)
+        progress(f"  run of {n} dispatched tasks")
         out["dispatch"].append(scenarios.scale_run(scenarios.dispatch_run(url, n), w, n,
                                                    repeats=3 if n <= 100 else 1))
     return out

@@ -4,7 +4,9 @@
 (``n`` inline tasks running :func:`bench.config.work`) and ``bench-dispatch`` (``n`` dispatched
 ``bench.http.get`` tasks). ``celery -A bench.app:raw worker`` runs the baselines written by hand in
 raw Celery, on an app built by the same ``make_celery`` (same broker, same settings): ``raw.work``
-(the callback) and the chain ``raw.fetch | raw.cont`` (the HTTP call, then a continuation).
+(the callback), the chain ``raw.fetch | raw.cont`` (the HTTP call, then a continuation),
+``raw.hop`` (a task that only sends ``raw.work``: one Celery hop more than a raw task) and
+``raw.step`` (``n`` HTTP calls one after another, each task sending the next).
 
 Both sides end a unit of work the same way: one ``RPUSH`` of its id to ``bench:done``, which the
 benchmark process waits on with ``BLPOP`` (no polling).
@@ -113,6 +115,23 @@ def raw_fetch(url: str) -> Any:
 @raw.task(name="raw.cont", shared=False)
 def raw_cont(result: Any, token: str) -> None:
     done(token)
+
+
+@raw.task(name="raw.hop", shared=False)
+def raw_hop(token: str) -> None:
+    """One Celery hop: this task only sends ``raw.work``, which then runs as a raw task does."""
+    raw_work.apply_async(args=[token])
+
+
+@raw.task(name="raw.step", shared=False)
+def raw_step(url: str, i: int, n: int, token: str) -> None:
+    """A hand-written continuation of ``n`` HTTP calls: each task makes call ``i`` and then sends
+    the next task itself (linear, unlike a Celery chain of ``n`` tasks)."""
+    fetch(_session, url)
+    if i + 1 < n:
+        raw_step.apply_async(args=[url, i + 1, n, token])
+    else:
+        done(token)
 
 
 @worker_ready.connect

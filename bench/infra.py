@@ -50,14 +50,17 @@ def start_http_server() -> tuple[ThreadingHTTPServer, str]:
 class Worker:
     """A real ``celery worker`` (prefork, 2 processes by default) in its own process group."""
 
-    def __init__(self, app: str, name: str, *, concurrency: int = 2):
+    def __init__(self, app: str, name: str, *, concurrency: int = 2,
+                 cmd: list[str] | None = None):
+        """``cmd`` replaces the ``celery worker`` command (a non-Celery worker that sets the same
+        readiness key, e.g. ``bench.dbos_worker``)."""
         self.name = name
         self.log_path = Path(tempfile.mkstemp(prefix=f"bench-{name}-", suffix=".log")[1])
         self.side = redis.Redis.from_url(config.SIDE_URL)
         self.side.delete(config.READY_KEY + name)
         env = {k: v for k, v in os.environ.items() if not k.startswith("TRIGGER_CELERY_")}
         env.update(PYTHONPATH=str(ROOT), BENCH_WORKER_NAME=name)
-        cmd = [sys.executable, "-m", "celery", "-A", app, "worker", "-l", "warning",
+        cmd = cmd or [sys.executable, "-m", "celery", "-A", app, "worker", "-l", "warning",
                "-c", str(concurrency), "-P", "prefork", "-n", f"{name}-{os.getpid()}@%h",
                "--without-mingle", "--without-gossip"]
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
@@ -172,3 +175,11 @@ def other_clients(r: redis.Redis) -> int:
     ours = {config.STORE_DB, config.BROKER_DB, config.SIDE_DB}
     return sum(1 for c in r.client_list() if int(c.get("db", 0)) not in ours
                and c.get("cmd") != "client|list")
+
+
+_T0 = time.monotonic()
+
+
+def progress(msg: str) -> None:
+    """A progress line on stderr, prefixed with seconds since the benchmark started."""
+    print(f"[{time.monotonic() - _T0:6.1f} s] {msg}", file=sys.stderr, flush=True)

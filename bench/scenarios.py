@@ -66,6 +66,22 @@ def raw_chain(url: str) -> Side:
     return Side("raw chain", submit, _no_confirm)
 
 
+def raw_hop() -> Side:
+    def submit() -> str:
+        token = uuid.uuid4().hex
+        app.raw_hop.apply_async(args=[token])
+        return token
+    return Side("raw hop", submit, _no_confirm)
+
+
+def raw_continuation(url: str, n: int) -> Side:
+    def submit() -> str:
+        token = uuid.uuid4().hex
+        app.raw_step.apply_async(args=[url, 0, n, token])
+        return token
+    return Side(f"raw continuation ({n})", submit, _no_confirm)
+
+
 def inline_run(n: int = 1) -> Side:
     return Side(f"inline run ({n})", lambda: app.client.trigger("bench-inline", {"n": n}).id,
                 _confirm_runs)
