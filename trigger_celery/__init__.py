@@ -9,6 +9,7 @@ from trigger_celery._client import TriggerClient
 from trigger_celery._errors import (
     ConfigurationError,
     DuplicateTaskKeyError,
+    NonDeterminismError,
     NonRetriableError,
     RetryAfterError,
     RunFailedError,
@@ -41,6 +42,7 @@ __all__ = [
     "IO",
     "Job",
     "LogEntry",
+    "NonDeterminismError",
     "NonRetriableError",
     "OnErrorResult",
     "RetryAfterError",

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from trigger_celery._determinism import ReplayGuard
 from trigger_celery._errors import (
     LeaseLost,
     StoreUnavailable,
@@ -147,6 +148,7 @@ class RunExecution(TaskRunner):
         self._seen: set[str] = set()
         self._parents: list[str] = []
         self.replayed = 0
+        self.guard = ReplayGuard(self)
         self.settled = len(tasks)  # records from earlier executions; logs before them are old
         # This execution took over from one whose worker died (acquire.lua): the first task it
         # runs without a record may have been in flight then; it is marked rerun_after_loss.
@@ -326,6 +328,8 @@ class Executor:
             logger.warning("run %s started with %s version %s; resuming with version %s",
                            run_id, job.id, run.get("job_version"), job.version)
         x = RunExecution(self, run_id, token, run, tasks, job.integrations)
+        x.guard.strict = self.settings.strict_replay if job.strict_replay is None \
+            else job.strict_replay
         ctx = Context(
             run_id=run_id, job_id=job.id, job_version=run.get("job_version", job.version),
             job_name=job.name, event_name=run.get("event_name") or None,
@@ -337,16 +341,24 @@ class Executor:
             output = job.run(payload, x.io, ctx)
             text = encode_output(output, f"run of {job.id!r}", self.settings.max_output_bytes)
         except _Suspension as s:
-            self._suspend(x, s)
+            unstable = x.guard.stop_error(s.rec)  # keys that change between executions
+            if unstable is None:
+                self._suspend(x, s)
+                return
+            self._finish(run_id, token, "FAILURE", None, error_record(unstable))
             return
         except (LeaseLost, RunCanceled, StoreUnavailable) as stop:
             logger.info("run %s: execution stopped (%s)", run_id, type(stop).__name__)
             return
-        except Exception as err:  # noqa: BLE001 - the run fails; the worker goes on
+        except Exception as caught:  # noqa: BLE001 - the run fails; the worker goes on
+            err = x.guard.fatal or caught  # a strict replay mismatch the job swallowed wins
             rec = error_record(err)
             if not isinstance(err, TriggerCeleryError) or isinstance(err, ValidationError):
                 rec["stack"] = "".join(traceback.format_exception(err))[-8000:]
             self._finish(run_id, token, "FAILURE", None, rec)
+            return
+        if x.guard.fatal is not None:
+            self._finish(run_id, token, "FAILURE", None, error_record(x.guard.fatal))
             return
         self._finish(run_id, token, "SUCCESS", text, None)
 

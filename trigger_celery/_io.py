@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from trigger_celery._determinism import ReplayGuard, params_hash
 from trigger_celery._errors import (
     DuplicateTaskKeyError,
     LeaseLost,
@@ -309,6 +310,7 @@ class TaskRunner:
     io: IO
     recovering: bool
     replayed: int
+    guard: ReplayGuard
     _seen: set[str]
     _parents: list[str]
 
@@ -369,8 +371,12 @@ class TaskRunner:
     ) -> Any:
         idem = self._enter(key)
         rec = self._record(idem)
-        if rec is not None and rec["status"] in ("COMPLETED", "ERRORED"):
-            return self._replayed(key, rec)
+        phash = params_hash(_redact(params, redact) if redact else params)
+        if rec is not None:
+            self.guard.replayed(key, idem, rec, name or key, phash,
+                                lambda: _redact(params, redact))
+            if rec["status"] in ("COMPLETED", "ERRORED"):
+                return self._replayed(key, rec)
         now = time.time()
         if rec is None:
             rec = {
@@ -379,6 +385,8 @@ class TaskRunner:
                 "attempts": 0, "params": _redact(params, redact), "properties": properties or [],
                 "created_at": now,
             }
+            if phash is not None:
+                rec["params_hash"] = phash
             due = _epoch(delay_until)
             if due is not None and due > now:
                 rec.update(status="WAITING", retry_at=due, wait="delay_until")
@@ -427,13 +435,17 @@ class TaskRunner:
     def wait(self, key: str, seconds: float) -> None:
         idem = self._enter(key)
         rec = self._record(idem)
-        if rec is not None and rec["status"] == "COMPLETED":
-            return
+        name, params = f"wait {seconds:g}s", {"seconds": seconds}
+        phash = params_hash(params)
+        if rec is not None:
+            self.guard.replayed(key, idem, rec, name, phash, lambda: params)
+            if rec["status"] == "COMPLETED":
+                return
         now = time.time()
         if rec is None:
             rec = {"key": key, "idem": idem, "parent": self._parents[-1] if self._parents else None,
-                   "kind": "wait", "name": f"wait {seconds:g}s", "icon": "clock",
-                   "status": "WAITING", "attempts": 0, "params": {"seconds": seconds},
+                   "kind": "wait", "name": name, "icon": "clock", "params_hash": phash,
+                   "status": "WAITING", "attempts": 0, "params": params,
                    "properties": [], "created_at": now, "retry_at": now + seconds}
             self.suspend(now + seconds, f"wait {key!r}", idem, rec)
         if rec["retry_at"] > now:
@@ -449,8 +461,14 @@ class TaskRunner:
         model = op.validate(full, params)  # bad params: ValidationError now, before any HTTP
         idem = self._enter(key)
         rec = self._record(idem)
-        if rec is not None and rec["status"] in ("COMPLETED", "ERRORED"):
-            return self._replayed(key, rec)
+        # the call as given (its redacted form when some params are secret: no secret is hashed)
+        phash = params_hash(_redact(model.model_dump(mode="json", exclude_unset=True), op.redact)
+                            if op.redact else params)
+        if rec is not None:
+            self.guard.replayed(key, idem, rec, full, phash, lambda: _redact(
+                model.model_dump(mode="json", exclude_unset=True), op.redact))
+            if rec["status"] in ("COMPLETED", "ERRORED"):
+                return self._replayed(key, rec)
         now = time.time()
         check = self.settings.dispatch_check_s
         if rec is None:
@@ -458,7 +476,7 @@ class TaskRunner:
             rec = {
                 "key": key, "idem": idem, "parent": self._parents[-1] if self._parents else None,
                 "kind": "dispatched", "name": full, "display": op.display_name(model),
-                "icon": integ.icon, "status": "PENDING", "attempts": 0,
+                "icon": integ.icon, "status": "PENDING", "attempts": 0, "params_hash": phash,
                 "params": _redact(call, op.redact), "call": call,
                 "properties": op.display_properties(model), "connection": integ.connection_key,
                 "queue": integ.queue, "created_at": now, "dispatched_at": now,

@@ -73,6 +73,10 @@ class Run(BaseModel):
     tasks: list[Task] = []
     logs: list[LogEntry] = []
     logs_dropped: int = 0
+    #: Replayed tasks whose recorded name or params differ from the call made on replay, once
+    #: per task: ``{"key", "idem", "recorded": {"name", "params"}, "now": {"name", "params"},
+    #: "at"}`` (``at`` in epoch seconds); see :mod:`trigger_celery._determinism`.
+    replay_warnings: list[dict[str, Any]] = []
 
     @property
     def finished(self) -> bool:
@@ -115,6 +119,7 @@ class Run(BaseModel):
             tasks=[Task.model_validate(r) for r in recs],
             logs=[LogEntry.model_validate_json(x) for x in logs],
             logs_dropped=int(h.get("logs_dropped", 0)),
+            replay_warnings=js("replay_warnings") or [],
         )
 
 

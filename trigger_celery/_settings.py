@@ -53,6 +53,9 @@ class Settings(BaseSettings):
         retry_at_max_deferrals: cap on ``retry_at`` deferrals of one task (error retries apart).
         retry_at_max_deferral_s: cap on the time from a task's first deferral to its last.
         worker_eta_task_limit: most ETA messages one worker holds (Celery 5.6+).
+        strict_replay: fail a run whose replayed task differs from its record (name or
+            params) instead of only warning; ``define_job(..., strict_replay=...)`` overrides it
+            per job (see :mod:`trigger_celery._determinism`).
         allow_eviction: accept a store Redis whose ``maxmemory-policy`` evicts keys (workers and
             ``dev`` refuse one otherwise: an evicted run is lost without a trace).
     """
@@ -76,6 +79,7 @@ class Settings(BaseSettings):
     retry_at_max_deferral_s: float = Field(default=24 * 3600.0, gt=0)
     worker_eta_task_limit: int = Field(default=1000, gt=0)
     allow_eviction: bool = False
+    strict_replay: bool = False
 
     @field_validator("redis_url")
     @classmethod

@@ -133,6 +133,14 @@ def render(run: Run) -> Tree:
         node = parent.add(_task_line(t))
         nodes[t.idem] = node
         _add_task_details(node, t)
+    if run.replay_warnings:
+        warned = root.add(f"[yellow]replay warnings[/] ({len(run.replay_warnings)}): tasks "
+                          "replayed with another call than recorded")
+        for w in run.replay_warnings:
+            rec, now = w.get("recorded") or {}, w.get("now") or {}
+            warned.add(f"[yellow]{escape(str(w.get('key')))}[/]: recorded "
+                       f"{escape(str(rec.get('name')))} {_short(rec.get('params'))} · now "
+                       f"{escape(str(now.get('name')))} {_short(now.get('params'))}")
     if run.logs:
         logs = root.add(f"[bold]logs[/] ({len(run.logs)})")
         for entry in run.logs:
