@@ -30,6 +30,7 @@ from trigger_celery._jobs import (
     interval_trigger,
     invoke_trigger,
 )
+from trigger_celery._ratelimit import RateLimit
 from trigger_celery._retry import OnErrorResult, RetryOptions, retry
 from trigger_celery._runs import LogEntry, Run, RunHandle, Task
 from trigger_celery._settings import Settings
@@ -45,6 +46,7 @@ __all__ = [
     "NonDeterminismError",
     "NonRetriableError",
     "OnErrorResult",
+    "RateLimit",
     "RetryAfterError",
     "RetryOptions",
     "Run",

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from trigger_celery import _ratelimit
 from trigger_celery._determinism import ReplayGuard
 from trigger_celery._errors import (
     LeaseLost,
@@ -421,6 +422,8 @@ class Executor:
             rec["rerun_after_loss"] = True
         self.leases.hold(tlease, token)
         try:
+            if _ratelimit.gate(self, integ, qname, run_id, idem, attempt, rec, token, celery_task):
+                return "rate-limited"  # sent again at its slot; attempts unchanged
             return self._attempt(integ, qname, run_id, idem, attempt, rec, token, celery_task)
         except StoreUnavailable:
             return "store-unavailable"  # the run's dispatch check sends the attempt again
@@ -443,8 +446,10 @@ class Executor:
             text = encode_output(result, f"task {rec['key']!r} ({rec['name']})",
                                  self.settings.max_output_bytes)
         except Exception as err:  # noqa: BLE001 - recorded, retried or failed
+            _ratelimit.observe(self.store, integ, qname, f"{idem}:{attempt}", err)
             return self._attempt_failed(integ, qname, run_id, idem, rec, token, info, err,
                                         started, celery_task)
+        _ratelimit.observe(self.store, integ, qname, f"{idem}:{attempt}", None)
         now = time.time()
         rec.update(status="COMPLETED", completed_at=now,
                    duration_ms=round((now - started) * 1000, 3))

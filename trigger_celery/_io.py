@@ -489,7 +489,8 @@ class TaskRunner:
             if retry_at > now:
                 # the run is due at retry_at: it sends the attempt then if the retry is beyond
                 # the ETA window (resend_by_run), else it checks the task's own retry message
-                self.suspend(retry_at, f"retry of {full} {key!r}",
+                why = f"the {rec['rate_limit']}" if rec.get("rate_limited_until") else "retry"
+                self.suspend(retry_at, f"{why} of {full} {key!r}",
                              message=bool(rec.get("resend_by_run")))
             if rec.get("resend_by_run") or now - retry_at > self.grace_s:
                 self._redispatch(integ, qname, idem, rec, now)

@@ -40,6 +40,13 @@ class Task(BaseModel):
     #: The task ran in an execution that took over from a lost one (its worker died) before
     #: the task had a record: the lost execution may have run it too (at-least-once).
     rerun_after_loss: bool = False
+    #: 16 hex digits of SHA-256 of the params the task was called with (replay checks).
+    params_hash: str | None = None
+    #: While the task waits for a rate limit: when its slot comes (epoch seconds), and which
+    #: limit (``github rate limit``); ``rate_limit_waits`` counts such waits (no attempt used).
+    rate_limited_until: float | None = None
+    rate_limit: str | None = None
+    rate_limit_waits: int = 0
 
 
 class LogEntry(BaseModel):
@@ -107,6 +114,7 @@ class Run(BaseModel):
                 if r.get("status") in ("PENDING", "RUNNING", "WAITING"):
                     r["status"] = "CANCELED"
                     r.pop("retry_at", None)
+                    r.pop("rate_limited_until", None)
         return cls(
             id=h["id"], job_id=h["job_id"], job_version=h.get("job_version"), status=h["status"],
             payload=js("payload"), output=js("output"), error=js("error"),

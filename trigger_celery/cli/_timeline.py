@@ -100,13 +100,24 @@ def _add_task_details(node: Tree, t: Task) -> None:
         took = f" in {_ms(t.duration_ms)}" if t.duration_ms is not None else ""
         node.add(f"[green]attempt {t.attempts} succeeded{took}[/] at {_when(t.completed_at)}"
                  + (f" · output {_short(t.output)}" if t.output is not None else ""))
-    if t.kind != "wait" and t.status == "WAITING" and t.retry_at:
+    if t.rate_limit_waits:
+        node.add(f"[dim]waited {t.rate_limit_waits} time{'s' if t.rate_limit_waits != 1 else ''}"
+                 f" for the {escape(str(t.rate_limit or 'rate limit'))} (no attempt used)[/]")
+    if t.status == "WAITING" and t.rate_limited_until:
+        node.add(f"[yellow]{_rate_limit_wait(t)}[/]")
+    elif t.kind != "wait" and t.status == "WAITING" and t.retry_at:
         reason = "deferred by on_error" if t.deferrals else "retry"
         node.add(f"[yellow]{reason}: next attempt at {_when(t.retry_at)} UTC "
                  f"({_relative(t.retry_at)})[/]")
     if t.status == "ERRORED" and t.error:
         node.add(f"[red]failed: {escape(str(t.error.get('type')))}: "
                  f"{escape(str(t.error.get('message')))}[/]")
+
+
+def _rate_limit_wait(t: Task) -> str:
+    until = t.rate_limited_until or 0.0
+    return (f"waiting for the {escape(str(t.rate_limit or 'rate limit'))} until "
+            f"{_when(until)} UTC ({_relative(until)})")
 
 
 def render(run: Run) -> Tree:
@@ -126,6 +137,9 @@ def render(run: Run) -> Tree:
     if run.status == "WAITING" and run.wake_at:
         root.add(f"[yellow]waiting[/] ({escape(str(run.wait_reason))}) until "
                  f"{_when(run.wake_at)} UTC ({_relative(run.wake_at)})")
+    for t in run.tasks:
+        if t.status == "WAITING" and t.rate_limited_until:
+            root.add(f"[yellow]{escape(t.key)}: {_rate_limit_wait(t)}[/]")
     tasks = root.add(f"[bold]tasks[/] ({len(run.tasks)})")
     nodes: dict[str | None, Tree] = {None: tasks}
     for t in run.tasks:
@@ -165,7 +179,9 @@ def status_line(run: Run) -> str:
     if running:
         t = running[-1]
         text += f" · {t.status.lower()} on {escape(t.key)}"
-    if run.status == "WAITING" and run.wake_at:
+    if running and running[-1].status == "WAITING" and running[-1].rate_limited_until:
+        text += f" · {_rate_limit_wait(running[-1])}"
+    elif run.status == "WAITING" and run.wake_at:
         text += f" until {_when(run.wake_at)} UTC ({_relative(run.wake_at)})"
     done = sum(t.status == "COMPLETED" for t in run.tasks)
     return text + f" · {done}/{len(run.tasks)} tasks done"

@@ -47,6 +47,8 @@ class OpenAI(Integration):
         organization: sent as ``OpenAI-Organization`` (default: the SDK's, ``OPENAI_ORG_ID``).
         connection_key, credential, queue: see :class:`Integration`. The credential is an API key
             (``OPENAI_API_KEY``).
+        rate_limits: your tier's limits (:class:`~trigger_celery.RateLimit`, e.g. requests per
+            minute); none by default: OpenAI's limits depend on the account's usage tier.
     """
 
     id = "openai"

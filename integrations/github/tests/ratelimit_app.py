@@ -1,0 +1,44 @@
+"""Jobs posting GitHub comments under a scaled rate limit, for ``test_github_ratelimit.py``.
+
+``TESTS_RL_LIMIT`` calls per ``TESTS_RL_PERIOD_S`` seconds on content-creating operations (GitHub's
+80 per minute, scaled down so a test sees many windows in a minute); the replay server's URL
+comes from ``TESTS_GITHUB_BASE_URL``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from trigger_celery import RateLimit, TriggerClient, invoke_trigger
+from trigger_celery_github import CONTENT_CREATING_OPERATIONS, GitHub
+
+client = TriggerClient("tests-github-rl", runs_queue="tests-github-rl")
+celery = client.celery
+
+LIMIT = int(os.environ.get("TESTS_RL_LIMIT", "5"))
+PERIOD_S = float(os.environ.get("TESTS_RL_PERIOD_S", "5"))
+github = GitHub(
+    base_url=os.environ.get("TESTS_GITHUB_BASE_URL", "http://127.0.0.1:9"), queue="github-rl",
+    rate_limits=[RateLimit(limit=LIMIT, period_s=PERIOD_S, scope="content-creation",
+                           operations=CONTENT_CREATING_OPERATIONS)],
+)
+REPO = {"owner": "octo", "repo": "hello"}
+
+
+@client.define_job(id="comments", version="1.0.0", trigger=invoke_trigger(),
+                   integrations={"github": github})
+def comments(payload, io, ctx):
+    ids = []
+    for i in range(payload["n"]):
+        comment = io.github.issues.create_comment(
+            f"comment-{i}", **REPO, issue_number=1, body=f"{payload['tag']} #{i}")
+        ids.append(comment["id"])
+    return ids
+
+
+@client.define_job(id="read-then-comment", version="1.0.0", trigger=invoke_trigger(),
+                   integrations={"github": github})
+def read_then_comment(payload, io, ctx):
+    number = io.github.issues.get("get", **REPO, issue_number=1)["number"]
+    comment = io.github.issues.create_comment("comment", **REPO, issue_number=1, body="after")
+    return [number, comment["id"]]
