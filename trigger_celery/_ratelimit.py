@@ -117,26 +117,40 @@ def _gated(integ: Integration) -> bool:
         type(integ).rate_limit_closed_until is not Integration.rate_limit_closed_until)
 
 
+#: Log keys of the calls this process let through and has not seen come back yet:
+#: attempt -> keys (an attempt runs in one process, from :func:`gate` to :func:`observe`).
+_in_flight: dict[str, list[str]] = {}
+
+
 def acquire(store: Store, integ: Integration, qname: str, member: str,
-            now: float | None = None) -> float | None:
-    """Take a slot for one call of ``qname`` (``member``: the attempt, unique while it waits).
+            now: float | None = None, *, job_id: str = "",
+            job_limits: tuple[RateLimit, ...] = ()) -> float | None:
+    """Take a slot for one call of ``qname`` (``member``: the attempt, unique while it waits)
+    under the integration's limits for it and ``job_limits`` (the job's own, counted per job id
+    across its runs).
 
     Returns ``None`` when the call may go now (it is counted under each of its limits), else
     the epoch seconds at which to try again (the slot's hint, or the provider's reset time).
     """
     limits = integ.rate_limits_for(qname)
-    if not limits and not _gated(integ):
+    if not limits and not job_limits and not _gated(integ):
         return None
     from trigger_celery._determinism import script
 
     cid = connection_id(integ)
+    pairs = [(cid, limit) for limit in limits] + [(f"job:{job_id}", limit)
+                                                  for limit in job_limits]
     keys, args = [_closed_key(store, cid)], [now if now is not None else time.time(), member,
-                                                len(limits)]
-    for limit in limits:
-        keys += _limit_keys(store, cid, limit)
+                                                len(pairs)]
+    for owner, limit in pairs:
+        keys += _limit_keys(store, owner, limit)
         args += [limit.limit, limit.period_s]
     hint = float(script(store, "ratelimit_acquire", keys, args))
-    return hint or None
+    if hint:
+        return hint
+    if pairs:
+        _in_flight[member] = keys[1::2]
+    return None
 
 
 def observe(store: Store, integ: Integration, qname: str, member: str,
@@ -145,23 +159,24 @@ def observe(store: Store, integ: Integration, qname: str, member: str,
     limit's log to now (the provider counted it at some time up to now), and close the connection
     for every worker until the reset time the provider's answer named
     (:meth:`Integration.rate_limit_closed_until`). Never raises."""
-    limits = integ.rate_limits_for(qname)
-    if limits:
+    logs = _in_flight.pop(member, None)
+    if logs:
         try:
-            cid, now = connection_id(integ), time.time()
+            now = time.time()
             pipe = store.redis.pipeline(transaction=False)
-            for limit in limits:
-                pipe.zadd(_limit_keys(store, cid, limit)[0], {member: now}, xx=True, gt=True)
+            for log in logs:
+                pipe.zadd(log, {member: now}, xx=True, gt=True)
             pipe.execute()
         except Exception:  # noqa: BLE001 - the entry keeps the time the call was let through
             logger.warning("%s: could not update the rate-limit log", integ.id, exc_info=True)
-    if not _gated(integ):
-        return
+    cid = integ.__dict__.get("_rate_limit_connection")
+    if cid is None or not _gated(integ):
+        return  # not gated here (no limits, or no credential)
     try:
         until = integ.rate_limit_closed_until(error)
         if until is None or until <= time.time():
             return
-        store.redis.set(_closed_key(store, connection_id(integ)), repr(until),
+        store.redis.set(_closed_key(store, cid), repr(until),
                         pxat=int(until * 1000) + 1)
         logger.info("%s: the provider has no requests left on %s until %.3f; holding its calls",
                     integ.id, integ.connection_key, until)
@@ -175,18 +190,29 @@ def gate(executor: Executor, integ: Integration, qname: str, run_id: str, idem: 
     """Before a dispatched attempt calls the provider: ``None`` if it may call now, else defer
     it to its slot (see the module docstring) and return ``"rate-limited"``. The attempt holds
     its task lease (``token``); a deferral releases it and leaves ``attempts`` unchanged."""
-    if not integ.rate_limits and not _gated(integ):
+    client = executor.client
+    job_id, job_limits = "", ()
+    if any(job.rate_limits for job in client.jobs.values()):
+        job_id = str(executor.store.redis.hget(executor.store.run_key(run_id), "job_id") or "")
+        job = client.jobs.get(job_id)
+        job_limits = job.rate_limits if job is not None else ()
+    if not integ.rate_limits and not job_limits and not _gated(integ):
         return None
     store = executor.store
     now = time.time()
-    hint = acquire(store, integ, qname, f"{idem}:{attempt}", now)
+    try:
+        hint = acquire(store, integ, qname, f"{idem}:{attempt}", now, job_id=job_id,
+                       job_limits=job_limits)
+    except ConfigurationError:
+        return None  # no credential here: the attempt fails with that error, recorded
     if hint is None:
         for k in ("rate_limited_until", "rate_limit", "rate_limit_detail"):
             rec.pop(k, None)
         return None
-    limits = integ.rate_limits_for(qname)
+    limits = integ.rate_limits_for(qname) + job_limits
     rec.update(status="WAITING", retry_at=hint, dispatched_at=hint, rate_limited_until=hint,
-               rate_limit=f"{integ.id} rate limit",
+               rate_limit=f"{integ.id} rate limit" if not job_limits else
+               f"rate limit of {integ.id} and job {job_id}",
                rate_limit_waits=int(rec.get("rate_limit_waits", 0)) + 1)
     if limits:
         rec["rate_limit_detail"] = ", ".join(limit.describe() for limit in limits)

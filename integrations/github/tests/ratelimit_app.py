@@ -42,3 +42,11 @@ def read_then_comment(payload, io, ctx):
     number = io.github.issues.get("get", **REPO, issue_number=1)["number"]
     comment = io.github.issues.create_comment("comment", **REPO, issue_number=1, body="after")
     return [number, comment["id"]]
+
+
+@client.define_job(id="limited-reads", version="1.0.0", trigger=invoke_trigger(),
+                   integrations={"github": github},
+                   rate_limits=[RateLimit(limit=2, period_s=2, scope="reads")])
+def limited_reads(payload, io, ctx):
+    """Reads are not content-creating: only the job's own limit (2 per 2 s) holds them."""
+    return [io.github.issues.get(f"get-{i}", **REPO, issue_number=1)["number"] for i in range(2)]

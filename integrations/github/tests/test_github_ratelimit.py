@@ -127,3 +127,16 @@ def test_remaining_zero_holds_every_workers_calls_until_the_reset(rl, replay, st
     digest = hashlib.sha256(TOKEN.encode()).hexdigest()[:16]
     keys = list(store_redis.scan_iter("*ratelimit*"))
     assert keys and all(f"{{github:{digest}}}" in k and TOKEN not in k for k in keys), keys
+
+
+def test_job_limit_holds_its_calls_across_runs(rl, replay):
+    issue = {"number": 1, "title": "t", "state": "open", "id": 1,
+             "url": "https://api.github.com/repos/octo/hello/issues/1"}
+    for _ in range(6):
+        replay.add("GET", "/repos/octo/hello/issues/1", body=issue)
+    handles = [rl.trigger("limited-reads", {}) for _ in range(3)]
+    assert [h.result(timeout=60) for h in handles] == [[1, 1]] * 3
+    times = [r.at for r in replay.requests]
+    assert len(times) == 6 and max_in_window(times, 2.0) == 2
+    tasks = [t for h in handles for t in rl.get_run(h.id).tasks]
+    assert all(t.attempts == 1 for t in tasks) and sum(t.rate_limit_waits for t in tasks) > 0
