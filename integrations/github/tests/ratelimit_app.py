@@ -50,3 +50,14 @@ def read_then_comment(payload, io, ctx):
 def limited_reads(payload, io, ctx):
     """Reads are not content-creating: only the job's own limit (2 per 2 s) holds them."""
     return [io.github.issues.get(f"get-{i}", **REPO, issue_number=1)["number"] for i in range(2)]
+
+
+#: No GITHUB_TOKEN_NOKEY on the workers: calls fail with a ConfigurationError, not a hang.
+github_nokey = GitHub(connection_key="nokey", queue="github-rl",
+                      base_url=os.environ.get("TESTS_GITHUB_BASE_URL", "http://127.0.0.1:9"))
+
+
+@client.define_job(id="no-token", version="1.0.0", trigger=invoke_trigger(),
+                   integrations={"github": github_nokey})
+def no_token(payload, io, ctx):
+    return io.github.issues.create_comment("comment", **REPO, issue_number=1, body="x")

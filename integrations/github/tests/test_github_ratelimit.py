@@ -140,3 +140,13 @@ def test_job_limit_holds_its_calls_across_runs(rl, replay):
     assert len(times) == 6 and max_in_window(times, 2.0) == 2
     tasks = [t for h in handles for t in rl.get_run(h.id).tasks]
     assert all(t.attempts == 1 for t in tasks) and sum(t.rate_limit_waits for t in tasks) > 0
+
+
+def test_worker_without_the_token_fails_the_task_instead_of_gating_it(rl, replay):
+    from trigger_celery import RunFailedError
+
+    with pytest.raises(RunFailedError) as info:
+        rl.trigger("no-token", {}).result(timeout=20)
+    task = info.value.run.task("comment")
+    assert task.status == "ERRORED" and task.error["type"] == "ConfigurationError"
+    assert "GITHUB_TOKEN_NOKEY" in task.error["message"] and replay.requests == []
