@@ -61,3 +61,23 @@ github_nokey = GitHub(connection_key="nokey", queue="github-rl",
                    integrations={"github": github_nokey})
 def no_token(payload, io, ctx):
     return io.github.issues.create_comment("comment", **REPO, issue_number=1, body="x")
+
+
+# A second app whose ETA window (0.5 s) is shorter than its limit's waits (1 call per 2 s): a
+# waiting call is not a countdown message; its run wakes at the slot (the schedule) and sends it.
+short = TriggerClient("tests-github-rl-short", runs_queue="tests-github-rl-short",
+                      eta_window_s=0.5, poll_interval_s=0.5)
+short_celery = short.celery
+github_short = GitHub(
+    base_url=os.environ.get("TESTS_GITHUB_BASE_URL", "http://127.0.0.1:9"), queue="github-rl-short",
+    connection_key="short", credential=os.environ.get("GITHUB_TOKEN"),
+    rate_limits=[RateLimit(limit=1, period_s=2, scope="content-creation",
+                           operations=CONTENT_CREATING_OPERATIONS)],
+)
+
+
+@short.define_job(id="two-comments", version="1.0.0", trigger=invoke_trigger(),
+                  integrations={"github": github_short})
+def two_comments(payload, io, ctx):
+    return [io.github.issues.create_comment(f"c-{i}", **REPO, issue_number=1, body=f"#{i}")["id"]
+            for i in range(2)]

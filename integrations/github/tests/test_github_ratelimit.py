@@ -150,3 +150,23 @@ def test_worker_without_the_token_fails_the_task_instead_of_gating_it(rl, replay
     task = info.value.run.task("comment")
     assert task.status == "ERRORED" and task.error["type"] == "ConfigurationError"
     assert "GITHUB_TOKEN_NOKEY" in task.error["message"] and replay.requests == []
+
+
+def test_wait_beyond_the_eta_window_is_sent_by_the_run_at_its_slot(
+        rl, replay, start_worker, worker_env):
+    start_worker(f"{APP}:short_celery", concurrency=1, name="rl-short", GITHUB_TOKEN=TOKEN,
+                 TESTS_GITHUB_BASE_URL=replay.base_url)
+    from integrations.github.tests.ratelimit_app import short
+
+    for n in range(2):
+        replay.add("POST", COMMENTS_PATH, status=201, body=comment_body(n))
+    handle = short.trigger("two-comments", {})
+    assert handle.result(timeout=30) == [1000, 1001]
+    first, second = (r.at for r in replay.requests)
+    assert second - first >= 2.0
+    run = short.get_run(handle.id)
+    task = run.task("c-1")
+    assert task.attempts == 1 and task.rate_limit_waits >= 1 and not task.errors
+    # woken by the deferral, then by the schedule at the slot to send it: more than the three
+    # executions a countdown message would have needed
+    assert run.executions >= 4, run.executions
