@@ -111,3 +111,15 @@ def test_key_changing_every_execution_fails_after_a_few_resumes(det):
     for key in waits:
         assert repr(key) in message
     assert took < 15, took
+
+
+def test_strict_replay_setting_and_option_are_checked():
+    from trigger_celery import ConfigurationError, TriggerClient, invoke_trigger
+
+    client = TriggerClient("tests-strict", strict_replay=True)
+    assert client.settings.strict_replay is True
+    job = client.define_job(id="j", version="1.0.0", trigger=invoke_trigger())(lambda p, i, c: 1)
+    assert job.strict_replay is None  # follows the setting
+    with pytest.raises(ConfigurationError):
+        client.define_job(id="k", version="1.0.0", trigger=invoke_trigger(),
+                          strict_replay="yes")(lambda p, i, c: 1)

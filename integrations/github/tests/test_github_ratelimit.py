@@ -140,6 +140,7 @@ def test_job_limit_holds_its_calls_across_runs(rl, replay):
     assert len(times) == 6 and max_in_window(times, 2.0) == 2
     tasks = [t for h in handles for t in rl.get_run(h.id).tasks]
     assert all(t.attempts == 1 for t in tasks) and sum(t.rate_limit_waits for t in tasks) > 0
+    assert all(t.params_hash for t in tasks)  # dispatched records keep their params' hash
 
 
 def test_worker_without_the_token_fails_the_task_instead_of_gating_it(rl, replay):
