@@ -9,6 +9,7 @@ from trigger_celery._client import TriggerClient
 from trigger_celery._errors import (
     ConfigurationError,
     DuplicateTaskKeyError,
+    NonDeterminismError,
     NonRetriableError,
     RetryAfterError,
     RunFailedError,
@@ -29,6 +30,7 @@ from trigger_celery._jobs import (
     interval_trigger,
     invoke_trigger,
 )
+from trigger_celery._ratelimit import RateLimit
 from trigger_celery._retry import OnErrorResult, RetryOptions, retry
 from trigger_celery._runs import LogEntry, Run, RunHandle, Task
 from trigger_celery._settings import Settings
@@ -41,8 +43,10 @@ __all__ = [
     "IO",
     "Job",
     "LogEntry",
+    "NonDeterminismError",
     "NonRetriableError",
     "OnErrorResult",
+    "RateLimit",
     "RetryAfterError",
     "RetryOptions",
     "Run",

@@ -99,6 +99,8 @@ class TriggerClient:
         name: str | None = None,
         integrations: dict[str, Integration] | None = None,
         enabled: bool = True,
+        strict_replay: bool | None = None,
+        rate_limits: Any = (),
         **unknown: Any,
     ) -> Callable[[Callable[..., Any]], Job]:
         """Decorator defining a job whose function is ``run(payload, io, ctx) -> JSON``.
@@ -111,6 +113,11 @@ class TriggerClient:
             name: display name (default: ``id``).
             integrations: ``{"github": GitHub(...)}``, reachable as ``io.github``.
             enabled: a disabled job starts no runs from events or schedules.
+            strict_replay: ``True`` fails a run whose replayed task was recorded with another
+                name or other params (:class:`NonDeterminismError`); ``False`` only warns (on
+                the run and in its logs); ``None`` (default): the ``strict_replay`` setting.
+            rate_limits: :class:`RateLimit` objects limiting this job's dispatched calls,
+                counted across all its runs (on top of the integrations' own limits).
 
         Raises:
             ConfigurationError: an unknown option, a bad id or version, a duplicate id, an
@@ -123,7 +130,8 @@ class TriggerClient:
 
         def decorate(fn: Callable[..., Any]) -> Job:
             job = make_job(id=id, name=name or id, version=version, trigger=trigger, run=fn,
-                           integrations=integrations, enabled=enabled)
+                           integrations=integrations, enabled=enabled,
+                           strict_replay=strict_replay, rate_limits=rate_limits)
             if job.id in self.jobs:
                 raise ConfigurationError(f"define_job: duplicate job id {job.id!r}")
             for integ in job.integrations.values():

@@ -12,6 +12,8 @@
     ├── TaskFailedError                a task failed for good (carries the stored error)
     ├── RunFailedError                 ``RunHandle.result`` of a run that failed or was canceled
     ├── RunTimeoutError                ``RunHandle.result`` timed out
+    ├── NonDeterminismError            a replay differs from the recorded run (strict replay), or
+    │                                  task keys change between executions
     ├── NonRetriableError              raise it in a task to fail without retrying
     └── RetryAfterError                raise it in a task to retry at a given time
 
@@ -107,6 +109,19 @@ def error_suffix(run: Any) -> str:
 
 class RunTimeoutError(TriggerCeleryError):
     """``RunHandle.result(timeout=...)`` ran out of time before the run finished."""
+
+
+class NonDeterminismError(TriggerCeleryError):
+    """The job's code does not make the same calls on replay as when the run recorded them.
+
+    Raised (and the run failed) in two cases: a replayed task whose recorded name or params
+    differ from the call made now, under strict replay (``define_job(..., strict_replay=True)``
+    or the ``strict_replay`` setting; DBOS's ``DBOSUnexpectedStepError``); and a run whose
+    executions keep leaving the task or wait they resumed for unreached (its key changes between
+    executions). The message shows what was recorded and what was called.
+    """
+
+    retriable = False
 
 
 class NonRetriableError(TriggerCeleryError):

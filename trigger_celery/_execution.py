@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from trigger_celery import _metrics
+from trigger_celery import _metrics, _ratelimit
 from trigger_celery._errors import (
     LeaseLost,
     RunCanceled,
@@ -297,6 +297,8 @@ class Executor:
             logger.warning("run %s started with %s version %s; resuming with version %s",
                            run_id, job.id, run.get("job_version"), job.version)
         x = RunExecution(self, run_id, token, run, tasks, job.integrations)
+        x.guard.strict = self.settings.strict_replay if job.strict_replay is None \
+            else job.strict_replay
         ctx = Context(
             run_id=run_id, job_id=job.id, job_version=run.get("job_version", job.version),
             job_name=job.name, event_name=run.get("event_name") or None,
@@ -308,7 +310,11 @@ class Executor:
             output = job.run(payload, x.io, ctx)
             text = encode_output(output, f"run of {job.id!r}", self.settings.max_output_bytes)
         except Suspension as s:
-            self._suspend(x, s)
+            unstable = x.guard.stop_error(s.rec)  # keys that change between executions
+            if unstable is None:
+                self._suspend(x, s)
+                return
+            self._finish(run_id, token, FAILURE, None, error_record(unstable), run)
             return
         except (LeaseLost, RunCanceled, StoreUnavailable) as stop:
             logger.info("run %s: execution stopped (%s)", run_id, type(stop).__name__)
@@ -317,11 +323,15 @@ class Executor:
                              executions=int(run.get("executions", 0)))
             _metrics.execution_stopped(run_id, stop)
             return
-        except Exception as err:  # noqa: BLE001 - the run fails; the worker goes on
+        except Exception as caught:  # noqa: BLE001 - the run fails; the worker goes on
+            err = x.guard.fatal or caught  # a strict replay mismatch the job swallowed wins
             rec = error_record(err)
             if not isinstance(err, TriggerCeleryError) or isinstance(err, ValidationError):
                 rec["stack"] = "".join(traceback.format_exception(err))[-8000:]
             self._finish(run_id, token, FAILURE, None, rec, run)
+            return
+        if x.guard.fatal is not None:
+            self._finish(run_id, token, FAILURE, None, error_record(x.guard.fatal), run)
             return
         self._finish(run_id, token, SUCCESS, text, None, run)
 
@@ -381,6 +391,8 @@ class Executor:
             rec["rerun_after_loss"] = True
         self.leases.hold(tlease, token)
         try:
+            if _ratelimit.gate(self, integ, qname, run_id, idem, attempt, rec, token, celery_task):
+                return "rate-limited"  # sent again at its slot; attempts unchanged
             return self._attempt(integ, qname, run_id, idem, attempt, rec, token, celery_task)
         except StoreUnavailable:
             return "store-unavailable"  # the run's dispatch check sends the attempt again
@@ -403,8 +415,10 @@ class Executor:
             text = encode_output(result, f"task {rec['key']!r} ({rec['name']})",
                                  self.settings.max_output_bytes)
         except Exception as err:  # noqa: BLE001 - recorded, retried or failed
+            _ratelimit.observe(self.store, integ, qname, f"{idem}:{attempt}", err)
             return self._attempt_failed(integ, qname, run_id, idem, rec, token, info, err,
                                         started, celery_task)
+        _ratelimit.observe(self.store, integ, qname, f"{idem}:{attempt}", None)
         now = time.time()
         rec["status"], rec["completed_at"] = COMPLETED, now
         rec["duration_ms"] = round((now - started) * 1000, 3)

@@ -179,6 +179,11 @@ class Job:
     run: Callable[..., Any]
     integrations: dict[str, Any] = field(default_factory=dict)
     enabled: bool = True
+    #: Fail runs whose replay differs from their records; ``None``: the ``strict_replay``
+    #: setting decides.
+    strict_replay: bool | None = None
+    #: Limits on the job's dispatched calls, counted per job across all its runs.
+    rate_limits: tuple[Any, ...] = ()
 
     @property
     def schema(self) -> type[BaseModel] | None:
@@ -240,6 +245,8 @@ def make_job(
     run: Callable[..., Any],
     integrations: dict[str, Any] | None,
     enabled: bool,
+    strict_replay: bool | None = None,
+    rate_limits: Any = (),
 ) -> Job:
     """Check a job definition; raises :class:`ConfigurationError` naming what is wrong."""
     from trigger_celery.integration import Integration
@@ -271,8 +278,16 @@ def make_job(
                 f"define_job({id!r}): integrations key {key!r} must be an identifier not "
                 f"clashing with io's own names"
             )
+    if strict_replay is not None and not isinstance(strict_replay, bool):
+        raise ConfigurationError(f"define_job({id!r}): strict_replay must be True, False or None")
+    from trigger_celery._ratelimit import RateLimit
+
+    limits = tuple(rate_limits or ())
+    if not all(isinstance(limit, RateLimit) for limit in limits):
+        raise ConfigurationError(f"define_job({id!r}): rate_limits must be RateLimit objects")
     return Job(id=id, name=name, version=version, trigger=trigger, run=run,
-               integrations=integrations, enabled=enabled)
+               integrations=integrations, enabled=enabled, strict_replay=strict_replay,
+               rate_limits=limits)
 
 
 _IO_NAMES = frozenset({"run_task", "wait", "try_", "logger", "random", "send_event", "run_id"})

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from trigger_celery import _metrics
+from trigger_celery._determinism import ReplayGuard, params_hash
 from trigger_celery._errors import (
     DuplicateTaskKeyError,
     LeaseLost,
@@ -135,6 +136,7 @@ class RunExecution:
         self._seen: set[str] = set()
         self._parents: list[str] = []
         self.replayed = 0
+        self.guard = ReplayGuard(self)
         self.settled = len(tasks)  # records from earlier executions; logs before them are old
         # This execution took over from one whose worker died (acquire.lua): the first task it
         # runs without a record may have been in flight then; it is marked rerun_after_loss.
@@ -256,8 +258,12 @@ class RunExecution:
         ``integration``: whose ``on_error`` applies after the task's own)."""
         idem = self._enter(key)
         rec = self._record(idem)
-        if rec is not None and rec["status"] in TASK_READY_STATES:
-            return self._replayed(key, rec)
+        phash = params_hash(_redact(params, redact) if redact else params)
+        if rec is not None:
+            self.guard.replayed(key, idem, rec, name or key, phash,
+                                lambda: _redact(params, redact))
+            if rec["status"] in TASK_READY_STATES:
+                return self._replayed(key, rec)
         now = time.time()
         if rec is None:
             rec = {
@@ -266,6 +272,8 @@ class RunExecution:
                 "attempts": 0, "params": _redact(params, redact), "properties": properties or [],
                 "created_at": now,
             }
+            if phash is not None:
+                rec["params_hash"] = phash
             due = epoch_s(delay_until)
             if due is not None and due > now:
                 rec["status"], rec["retry_at"], rec["wait"] = WAITING, due, "delay_until"
@@ -324,13 +332,17 @@ class RunExecution:
         """``io.wait``: suspend until ``seconds`` after the wait was first reached."""
         idem = self._enter(key)
         rec = self._record(idem)
-        if rec is not None and rec["status"] == COMPLETED:
-            return
+        name, params = f"wait {seconds:g}s", {"seconds": seconds}
+        phash = params_hash(params)
+        if rec is not None:
+            self.guard.replayed(key, idem, rec, name, phash, lambda: params)
+            if rec["status"] == COMPLETED:
+                return
         now = time.time()
         if rec is None:
             rec = {"key": key, "idem": idem, "parent": self._parents[-1] if self._parents else None,
-                   "kind": "wait", "name": f"wait {seconds:g}s", "icon": "clock",
-                   "status": WAITING, "attempts": 0, "params": {"seconds": seconds},
+                   "kind": "wait", "name": name, "icon": "clock", "params_hash": phash,
+                   "status": WAITING, "attempts": 0, "params": params,
                    "properties": [], "created_at": now, "retry_at": now + seconds}
             _metrics.wait_started(seconds)
             self.suspend(now + seconds, f"wait {key!r}", idem, rec)
@@ -348,8 +360,14 @@ class RunExecution:
         model = op.validate(full, params)  # bad params: ValidationError now, before any HTTP
         idem = self._enter(key)
         rec = self._record(idem)
-        if rec is not None and rec["status"] in TASK_READY_STATES:
-            return self._replayed(key, rec)
+        # the call as given (its redacted form when some params are secret: no secret is hashed)
+        phash = params_hash(_redact(model.model_dump(mode="json", exclude_unset=True), op.redact)
+                            if op.redact else params)
+        if rec is not None:
+            self.guard.replayed(key, idem, rec, full, phash, lambda: _redact(
+                model.model_dump(mode="json", exclude_unset=True), op.redact))
+            if rec["status"] in TASK_READY_STATES:
+                return self._replayed(key, rec)
         now = time.time()
         check = self.settings.dispatch_check_s
         if rec is None:
@@ -357,7 +375,7 @@ class RunExecution:
             rec = {
                 "key": key, "idem": idem, "parent": self._parents[-1] if self._parents else None,
                 "kind": "dispatched", "name": full, "display": op.display_name(model),
-                "icon": integ.icon, "status": PENDING, "attempts": 0,
+                "icon": integ.icon, "status": PENDING, "attempts": 0, "params_hash": phash,
                 "params": _redact(call, op.redact), "call": call,
                 "properties": op.display_properties(model), "connection": integ.connection_key,
                 "queue": integ.queue, "created_at": now, "dispatched_at": now,
@@ -370,7 +388,8 @@ class RunExecution:
             if retry_at > now:
                 # the run is due at retry_at: it sends the attempt then if the retry is beyond
                 # the ETA window (resend_by_run), else it checks the task's own retry message
-                self.suspend(retry_at, f"retry of {full} {key!r}",
+                why = f"the {rec['rate_limit']}" if rec.get("rate_limited_until") else "retry"
+                self.suspend(retry_at, f"{why} of {full} {key!r}",
                              message=bool(rec.get("resend_by_run")))
             if rec.get("resend_by_run") or now - retry_at > self.grace_s:
                 self._redispatch(integ, qname, idem, rec, now)

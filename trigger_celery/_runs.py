@@ -59,6 +59,13 @@ class Task(BaseModel):
     #: The task ran in an execution that took over from a lost one (its worker died) before
     #: the task had a record: the lost execution may have run it too (at-least-once).
     rerun_after_loss: bool = False
+    #: 16 hex digits of SHA-256 of the params the task was called with (replay checks).
+    params_hash: str | None = None
+    #: While the task waits for a rate limit: when its slot comes (epoch seconds), and which
+    #: limit (``github rate limit``); ``rate_limit_waits`` counts such waits (no attempt used).
+    rate_limited_until: float | None = None
+    rate_limit: str | None = None
+    rate_limit_waits: int = 0
 
 
 class LogEntry(BaseModel):
@@ -92,6 +99,10 @@ class Run(BaseModel):
     tasks: list[Task] = []
     logs: list[LogEntry] = []
     logs_dropped: int = 0
+    #: Replayed tasks whose recorded name or params differ from the call made on replay, once
+    #: per task: ``{"key", "idem", "recorded": {"name", "params"}, "now": {"name", "params"},
+    #: "at"}`` (``at`` in epoch seconds); see :mod:`trigger_celery._determinism`.
+    replay_warnings: list[dict[str, Any]] = []
 
     @property
     def finished(self) -> bool:
@@ -135,6 +146,7 @@ class Run(BaseModel):
                 if t.status in TASK_UNREADY_STATES:
                     t.status = CANCELED
                     t.retry_at = None
+                    t.rate_limited_until = None
         return cls(
             id=h["id"], job_id=h["job_id"], job_version=h.get("job_version"),
             status=cast("RunStatus", h["status"]),
@@ -147,6 +159,7 @@ class Run(BaseModel):
             lost_executions=int(h.get("lost_executions", 0)),
             tasks=recs, logs=[read_log(x) for x in logs],
             logs_dropped=int(h.get("logs_dropped", 0)),
+            replay_warnings=js("replay_warnings") or [],
         )
 
 

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
         retry_at_max_deferrals: cap on ``retry_at`` deferrals of one task (error retries apart).
         retry_at_max_deferral_s: cap on the time from a task's first deferral to its last.
         worker_eta_task_limit: most ETA messages one worker holds (Celery 5.6+).
+        strict_replay: fail a run whose replayed task differs from its record (name or
+            params) instead of only warning; ``define_job(..., strict_replay=...)`` overrides it
+            per job (see :mod:`trigger_celery._determinism`).
         allow_eviction: accept a store Redis whose ``maxmemory-policy`` evicts keys (workers and
             ``dev`` refuse one otherwise: an evicted run is lost without a trace).
         log_format: ``text`` (Celery's format) or ``json``: every line of the worker's log
@@ -86,6 +89,7 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"
+    strict_replay: bool = False
 
     @field_validator("redis_url")
     @classmethod

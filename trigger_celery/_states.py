@@ -109,6 +109,14 @@ class TaskRecord(TypedDict, total=False):
     first_deferral_at: float
     rerun_after_loss: bool
     resend_by_run: bool
+    #: SHA-256 (16 hex digits) of the call's params as recorded, for the determinism check
+    params_hash: str | None
+    #: a dispatched call deferred by a rate limit (``_ratelimit``): which limit, until when,
+    #: how many times, and the limit's description
+    rate_limit: str
+    rate_limited_until: float
+    rate_limit_waits: int
+    rate_limit_detail: str
 
 
 class RunFields(TypedDict, total=False):

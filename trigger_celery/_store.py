@@ -19,6 +19,10 @@ live in one slot)::
     P:trigger:<job_id>:<key>      string  run id of a trigger idempotency key (TTL idempotency)
     P:event:<event_id>            string  JSON list of run ids an event started (TTL idempotency)
     P:jobs                        hash    job_id -> JSON description published by workers
+    P:ratelimit:{owner}:closed    string  epoch s until which the provider said no requests are
+                                          left on a connection (PXAT that time)
+    P:ratelimit:{owner}:<scope>:<limit>/<period>:log    zset  call -> epoch s (sliding window)
+    P:ratelimit:{owner}:<scope>:<limit>/<period>:queue  zset  waiting call -> hint (epoch s)
 
 TTLs: finished runs keep ``run_retention_s`` (7 days); trigger keys and event ids
 ``idempotency_retention_s`` (7 days); runs that have not finished never expire. Creating a run
@@ -47,7 +51,8 @@ from trigger_celery._text import json_encoder
 
 _SCRIPTS = (
     "acquire", "checkpoint", "renew", "suspend", "finish", "cancel", "create_run",
-    "task_start", "task_settle", "claim_due", "log", "reset_task",
+    "task_start", "task_settle", "claim_due", "log", "reset_task", "replay_warning",
+    "ratelimit_acquire",
 )
 
 
@@ -314,6 +319,59 @@ class Store:
         """Every published job description, by job id (decoded JSON)."""
         raw: dict[str, str] = self.redis.hgetall(self.jobs_key)  # type: ignore[assignment]
         return {k: json.loads(v) for k, v in raw.items()}
+
+    # -- determinism check and rate limits -------------------------------------------------
+
+    def record_replay_warning(self, run_id: str, idem: str, warning_json: str,
+                              max_warnings: int, log_entry_json: str) -> bool:
+        """Record a replay mismatch of task ``idem`` once on the run (``replay_warning.lua``):
+        the warning in the run's ``replay_warnings`` (at most ``max_warnings``) and its log line.
+        Returns False when already recorded (or the run is over)."""
+        run, _, logs, _ = self.run_keys(run_id)
+        return bool(self._script("replay_warning", [run, logs],
+                                 [idem, warning_json, self.settings.max_log_entries,
+                                  max_warnings, log_entry_json]))
+
+    def ratelimit_closed_key(self, owner: str) -> str:
+        """Key holding the time until which ``owner`` (a connection id) may make no call."""
+        return f"{self.prefix}:ratelimit:{{{owner}}}:closed"
+
+    def ratelimit_log_keys(self, owner: str, scope: str, limit: int,
+                           period_s: float) -> tuple[str, str]:
+        """(log, queue) keys of one sliding-window limit of ``owner``."""
+        base = f"{self.prefix}:ratelimit:{{{owner}}}:{scope}:{limit}/{period_s:g}"
+        return f"{base}:log", f"{base}:queue"
+
+    def ratelimit_acquire(self, closed_owner: str, member: str, now_s: float,
+                          limits: list[tuple[str, str, int, float]]) -> float | None:
+        """Take a call slot under every limit (``ratelimit_acquire.lua``).
+
+        Parameters:
+            closed_owner: the connection whose provider-reset hold applies.
+            member: the call (its attempt), unique while it waits.
+            limits: ``(owner, scope, limit, period_s)`` per limit, ``period_s`` in seconds.
+
+        Returns ``None`` when the call may go now (it is logged under every limit), else the
+        epoch seconds at which to try again.
+        """
+        keys, args = [self.ratelimit_closed_key(closed_owner)], [now_s, member, len(limits)]
+        for owner, scope, limit, period_s in limits:
+            keys += self.ratelimit_log_keys(owner, scope, limit, period_s)
+            args += [limit, period_s]
+        hint = float(self._script("ratelimit_acquire", keys, args))
+        return hint or None
+
+    def ratelimit_came_back(self, logs: list[str], member: str, now_s: float) -> None:
+        """Move a call's entry in each limit's ``logs`` to ``now_s`` (its answer came back)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for log in logs:
+            pipe.zadd(log, {member: now_s}, xx=True, gt=True)
+        pipe.execute()
+
+    def ratelimit_close(self, owner: str, until_s: float) -> None:
+        """Hold every call of ``owner`` until ``until_s`` (epoch seconds; the key expires then)."""
+        self.redis.set(self.ratelimit_closed_key(owner), repr(until_s),
+                       pxat=int(until_s * 1000) + 1)
 
     # -- poller ------------------------------------------------------------------------------
 

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -49,6 +49,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from trigger_celery._errors import ConfigurationError, ValidationError
 from trigger_celery._http import parse_retry_after
+from trigger_celery._ratelimit import RateLimit
 from trigger_celery._retry import OnErrorResult, RetryOptions
 from trigger_celery._time import aware, utc_now
 from trigger_celery._validation import StrictModel, describe_errors
@@ -59,6 +60,7 @@ __all__ = [
     "Namespace",
     "Operation",
     "OperationResult",
+    "RateLimit",
     "StrictModel",
     "TaskInfo",
     "aware",
@@ -233,6 +235,8 @@ class Integration:
         namespaces: the :class:`Namespace` classes it exposes.
         credential_env: environment variable holding the credential (token or API key). With a
             ``connection_key``, ``<credential_env>_<CONNECTION_KEY>`` is read instead.
+        default_rate_limits: the provider's documented fixed limits (:class:`RateLimit`), used
+            when the constructor gets no ``rate_limits``.
 
     Parameters:
         connection_key: names this connection (default: ``id``); tells apart two accounts of one
@@ -240,6 +244,10 @@ class Integration:
         credential: the token or API key itself. It stays in the process that built the
             integration: never sent in a message, never written to Redis.
         queue: Celery queue of this integration's tasks (default: ``id``).
+        rate_limits: limits enforced before each call, shared by every worker through Redis and
+            keyed by this connection's credential (``connection_key`` plus a hash of the
+            credential); default ``default_rate_limits``; ``()`` turns them off. A task over a
+            limit waits for its slot without holding a worker or using its retries.
     """
 
     id: ClassVar[str]
@@ -247,6 +255,7 @@ class Integration:
     retry: ClassVar[RetryOptions] = RetryOptions()
     namespaces: ClassVar[tuple[type[Namespace], ...]] = ()
     credential_env: ClassVar[str] = ""
+    default_rate_limits: ClassVar[tuple[RateLimit, ...]] = ()
 
     def __init__(
         self,
@@ -254,6 +263,7 @@ class Integration:
         connection_key: str | None = None,
         credential: str | None = None,
         queue: str | None = None,
+        rate_limits: Sequence[RateLimit] | None = None,
     ) -> None:
         self.connection_key = connection_key or self.id
         if not _CONNECTION_KEY.match(self.connection_key):
@@ -262,6 +272,11 @@ class Integration:
                 f"{_CONNECTION_KEY.pattern}"
             )
         self.queue = queue or self.id
+        limits = self.default_rate_limits if rate_limits is None else tuple(rate_limits)
+        if not all(isinstance(limit, RateLimit) for limit in limits):
+            raise ConfigurationError(f"{type(self).__name__}: rate_limits must be RateLimit "
+                                     f"objects, got {limits!r}")
+        self.rate_limits: tuple[RateLimit, ...] = limits
         self._credential = credential
         self._client: Any = None
 
@@ -312,6 +327,19 @@ class Integration:
         IO for inline tasks and ``None`` for dispatched ones.
         """
         return None
+
+    def rate_limit_closed_until(self, error: BaseException | None) -> float | None:
+        """After each attempt of a dispatched task (``error`` is ``None`` when it succeeded):
+        the time (epoch seconds) until which the provider said this connection has no requests
+        left, e.g. ``x-ratelimit-remaining: 0`` with ``x-ratelimit-reset``; ``None`` when it did
+        not say so. Every worker then holds this connection's calls until that time. Override
+        where the SDK exposes the response headers; the default returns ``None``."""
+        return None
+
+    def rate_limits_for(self, qname: str) -> tuple[RateLimit, ...]:
+        """The limits that apply to the operation ``qname`` (``issues.create``)."""
+        return tuple(limit for limit in self.rate_limits
+                     if limit.operations is None or qname in limit.operations)
 
     # -- introspection -----------------------------------------------------------------------
 

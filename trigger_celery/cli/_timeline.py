@@ -129,13 +129,24 @@ def _add_task_details(node: Tree, t: Task) -> None:
     if t.status == RUNNING and t.started_at is not None:
         node.add(f"[cyan]attempt {t.attempts} running since {_when(t.started_at)} UTC "
                  f"({_relative(t.started_at)})[/]")
-    if t.kind != "wait" and t.status == WAITING and t.retry_at:
+    if t.rate_limit_waits:
+        node.add(f"[dim]waited {t.rate_limit_waits} time{'s' if t.rate_limit_waits != 1 else ''}"
+                 f" for the {_safe(t.rate_limit or 'rate limit')} (no attempt used)[/]")
+    if t.status == WAITING and t.rate_limited_until:
+        node.add(f"[yellow]{_rate_limit_wait(t)}[/]")
+    elif t.kind != "wait" and t.status == WAITING and t.retry_at:
         reason = "deferred by on_error" if t.deferrals else "retry"
         node.add(f"[yellow]{reason}: next attempt at {_when(t.retry_at)} UTC "
                  f"({_relative(t.retry_at)})[/]")
     if t.status in (ERRORED, UNREADABLE) and t.error:
         node.add(f"[red]failed: {_safe(t.error.get('type'))}: "
                  f"{_safe(t.error.get('message'))}[/]")
+
+
+def _rate_limit_wait(t: Task) -> str:
+    until = t.rate_limited_until or 0.0
+    return (f"waiting for the {_safe(t.rate_limit or 'rate limit')} until "
+            f"{_when(until)} UTC ({_relative(until)})")
 
 
 def render(run: Run, notes: list[str] | None = None) -> Tree:
@@ -158,6 +169,9 @@ def render(run: Run, notes: list[str] | None = None) -> Tree:
                  f"{_when(run.wake_at)} UTC ({_relative(run.wake_at)})")
     for note in notes or []:
         root.add(f"[yellow]{escape(note)}[/]")
+    for t in run.tasks:
+        if t.status == WAITING and t.rate_limited_until:
+            root.add(f"[yellow]{_safe(t.key)}: {_rate_limit_wait(t)}[/]")
     tasks = root.add(f"[bold]tasks[/] ({len(run.tasks)})")
     nodes: dict[str | None, Tree] = {None: tasks}
     for t in run.tasks:
@@ -165,6 +179,14 @@ def render(run: Run, notes: list[str] | None = None) -> Tree:
         node = parent.add(_task_line(t))
         nodes[t.idem] = node
         _add_task_details(node, t)
+    if run.replay_warnings:
+        warned = root.add(f"[yellow]replay warnings[/] ({len(run.replay_warnings)}): tasks "
+                          "replayed with another call than recorded")
+        for w in run.replay_warnings:
+            rec, now = w.get("recorded") or {}, w.get("now") or {}
+            warned.add(f"[yellow]{escape(str(w.get('key')))}[/]: recorded "
+                       f"{escape(str(rec.get('name')))} {_short(rec.get('params'))} · now "
+                       f"{escape(str(now.get('name')))} {_short(now.get('params'))}")
     if run.logs:
         logs = root.add(f"[bold]logs[/] ({len(run.logs)})")
         for entry in run.logs:
@@ -189,7 +211,9 @@ def status_line(run: Run) -> str:
     if running:
         t = running[-1]
         text += f" · {t.status.lower()} on {_safe(t.key)}"
-    if run.status == WAITING and run.wake_at:
+    if running and running[-1].status == WAITING and running[-1].rate_limited_until:
+        text += f" · {_rate_limit_wait(running[-1])}"
+    elif run.status == WAITING and run.wake_at:
         text += f" until {_when(run.wake_at)} UTC ({_relative(run.wake_at)})"
     done = sum(t.status == COMPLETED for t in run.tasks)
     return text + f" · {done}/{len(run.tasks)} tasks done"

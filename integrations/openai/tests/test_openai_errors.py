@@ -113,6 +113,21 @@ def test_429_both_exhausted_retries_at_the_later_reset(httpserver, integration):
     assert decide(integration, err) == OnErrorResult(retry_at=NOW + timedelta(seconds=3602))
 
 
+def test_exhausted_limit_closes_the_key_until_the_later_reset(httpserver, integration):
+    import time
+
+    err = raise_from(httpserver, integration, 429, fixture("error.429.rate_limit.json"), {
+        "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1s",
+        "x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "1h2s",
+    })
+    until = integration.rate_limit_closed_until(err)
+    assert until is not None and until - time.time() == pytest.approx(3602, abs=5)
+    assert integration.rate_limit_closed_until(None) is None
+    fine = raise_from(httpserver, integration, 500, {"error": {"message": "x"}},
+                      {"x-ratelimit-remaining-requests": "5", "x-ratelimit-reset-requests": "1s"})
+    assert integration.rate_limit_closed_until(fine) is None
+
+
 def test_429_insufficient_quota_never_retries(httpserver, integration):
     err = raise_from(httpserver, integration, 429, fixture("error.429.insufficient_quota.json"),
                      {"retry-after": "20"})

@@ -8,6 +8,7 @@ returns the API's JSON body and reports token usage and rate-limit headers as ta
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from trigger_celery_openai.completions import Completions
 from trigger_celery_openai.embeddings import Embeddings
 from trigger_celery_openai.errors import (
     DurationParseError,
+    _reset_after,
     decide,
     parse_reset_duration,
 )
@@ -47,6 +49,8 @@ class OpenAI(Integration):
         organization: sent as ``OpenAI-Organization`` (default: the SDK's, ``OPENAI_ORG_ID``).
         connection_key, credential, queue: see :class:`Integration`. The credential is an API key
             (``OPENAI_API_KEY``).
+        rate_limits: your tier's limits (:class:`~trigger_celery.RateLimit`, e.g. requests per
+            minute); none by default: OpenAI's limits depend on the account's usage tier.
     """
 
     id = "openai"
@@ -69,6 +73,17 @@ class OpenAI(Integration):
             api_key=credential, base_url=self.base_url, organization=self.organization,
             max_retries=0,
         )
+
+    def rate_limit_closed_until(self, error: BaseException | None) -> float | None:
+        """When an error answer says a limit is exhausted (``x-ratelimit-remaining-requests``
+        or ``-tokens`` is ``0``): now plus its ``x-ratelimit-reset-*`` duration (the later of the
+        two), so every worker holds this key's calls until then; else ``None``."""
+        if not isinstance(error, openai_sdk.APIStatusError):
+            return None
+        headers = error.response.headers
+        waits = [w for w in (_reset_after(headers, "requests"), _reset_after(headers, "tokens"))
+                 if w is not None]
+        return time.time() + max(waits) if waits else None
 
     def on_error(
         self, error: BaseException, task: TaskInfo, io: Any, *, now: datetime | None = None

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from trigger_celery import OnErrorResult, retry
-from trigger_celery.integration import Integration, TaskInfo, utc_now
+from trigger_celery.integration import Integration, RateLimit, TaskInfo, utc_now
 from trigger_celery_typeform.client import (
     DEFAULT_BASE_URL,
     EU_BASE_URL,
@@ -57,6 +57,9 @@ class Typeform(Integration):
             accounts.
         connection_key, credential, queue: see :class:`Integration`. The credential is a personal
             access token (``TYPEFORM_TOKEN``).
+        rate_limits: default 2 requests per second per account, Typeform's documented limit
+            for its Create and Responses APIs (typeform.com/developers, "Rate limits"); ``()``
+            turns it off.
     """
 
     id = "typeform"
@@ -64,6 +67,7 @@ class Typeform(Integration):
     retry = retry.standard_backoff
     namespaces = (Forms, Responses, Webhooks)
     credential_env = "TYPEFORM_TOKEN"
+    default_rate_limits = (RateLimit(limit=2, period_s=1, scope="account"),)
 
     def __init__(self, *, base_url: str = DEFAULT_BASE_URL, **kwargs: Any) -> None:
         super().__init__(**kwargs)
