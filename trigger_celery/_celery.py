@@ -15,6 +15,7 @@ from celery.exceptions import InvalidTaskError, WorkerShutdown
 from kombu import Exchange, Queue
 from kombu.exceptions import ContentDisallowed, DecodeError
 
+from trigger_celery._connection import is_sentinel_url
 from trigger_celery._settings import Settings
 
 if TYPE_CHECKING:
@@ -95,11 +96,14 @@ def make_celery(name: str, settings: Settings) -> Celery:
     app = Celery(name, broker=settings.effective_broker_url, set_as_current=False,
                  task_cls=GuardedTask)
     vt = int(settings.visibility_timeout_s)
-    transport = {
+    transport: dict[str, Any] = {
         "visibility_timeout": vt,
         "socket_keepalive": True,
         "health_check_interval": 10,
     }
+    if is_sentinel_url(settings.effective_broker_url):
+        # kombu's sentinel transport asks the sentinels for this master on every (re)connect
+        transport["master_name"] = settings.sentinel_master
     app.conf.update(
         # JSON only: pickle lets a forged message run code (CVE-2021-23727).
         task_serializer="json",
@@ -117,6 +121,9 @@ def make_celery(name: str, settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
         broker_transport_options=transport,
+        # read only if a user sets a sentinel:// result_backend (results are ignored)
+        result_backend_transport_options={"master_name": settings.sentinel_master}
+        if settings.sentinel_master else {},
         visibility_timeout=vt,
         # Our lease already keeps a redelivered run from executing twice at once; cancelling
         # would interrupt a task mid-call and make it run again.
