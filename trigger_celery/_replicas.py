@@ -13,7 +13,14 @@ not repeated) until the replicas answer or ``patience_s`` passes; then the call 
 :class:`NotEnoughReplicasError`, a transient store error (its reply starts with ``NOREPLICAS``)
 that ``Executor.write`` retries in place like any other. A connection that breaks meanwhile
 raises its ``ConnectionError``: the master may be gone with the write, so the caller's retry
-runs the whole write again, on the new master.
+runs the whole write again, on the new master. Each script is safe to run again: a checkpoint
+rewrites the same record; a suspension, an end or a settle that did go through finds its lease
+released and changes nothing (the run's wake-up is then sent by the poller, from the schedule
+entry the first run of the script wrote, instead of at once).
+
+Not waited for: taking a lease (``acquire``, ``task_start``) and renewing it, log lines. A
+failover that loses one of those costs what a worker's death costs: the task in flight may run
+once more (marked ``rerun_after_loss`` where the engine can tell), a log line may be missing.
 """
 
 from __future__ import annotations
@@ -28,7 +35,8 @@ from redis.exceptions import NoScriptError
 
 #: The store scripts that are checkpoints or run transitions: followed by ``WAIT`` when
 #: ``min_replicas_ack`` is above 0.
-ACKED_SCRIPTS = frozenset({"checkpoint", "suspend", "finish", "create_run", "task_settle"})
+ACKED_SCRIPTS = frozenset({"checkpoint", "suspend", "finish", "create_run", "task_settle",
+                           "cancel"})
 
 
 class NotEnoughReplicasError(redis.exceptions.ResponseError):
