@@ -3,6 +3,10 @@
 with ``min_replicas_ack=1`` no task whose checkpoint was written runs again: only a task in
 flight at the kill may repeat, once, as after a worker's death.
 
+A second test shows what the setting buys, deterministically: a checkpoint the master took while
+no replica was connected, then the master killed. Without ``WAIT`` that "done" is lost; with it
+the checkpoint is not done until the promoted replica has it.
+
 Three ``redis-server`` (a master and two replicas, AOF on, ``noeviction``) and three sentinels
 (quorum 2, master down after 1 s) run on loopback ports of their own. The lease (10 s) is longer
 than a failover (about 3 s here), as README asks.
@@ -10,8 +14,11 @@ than a failover (about 3 s here), as README asks.
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -19,6 +26,7 @@ from tests.chaos._chaos_run import count_finished
 from tests.chaos._harness import STATS, finish_all, wait_until
 from tests.chaos._sentinel import MASTER_NAME, SentinelCluster
 from tests.chaos.conftest import make_client
+from trigger_celery import TriggerClient
 
 RUNS = 100
 TASKS = [f"t{i}" for i in range(5)]
@@ -83,3 +91,53 @@ def test_runs_complete_after_the_master_is_killed_and_no_completed_task_repeats(
         tasks = {t.key: t for t in run.tasks}
         assert all(tasks[k].status == "COMPLETED" for k in TASKS), run
         assert run.output == [effects.answers[tasks[k].idem] for k in TASKS]
+
+
+@pytest.mark.parametrize("acks", [0, 1])
+def test_what_a_failover_loses_depends_on_min_replicas_ack(cluster, acks: int) -> None:
+    """A checkpoint written while no replica is connected, then the master SIGKILLed: without
+    ``WAIT`` the master's "done" is lost with it (the task would run again); with
+    ``min_replicas_ack=1`` the checkpoint is not done until the promoted replica has it.
+
+    The replicas are frozen (SIGSTOP) and cut off (``CLIENT KILL TYPE replica``) for well under
+    a second, so they miss the write but stay eligible for promotion."""
+    client = TriggerClient("acks", redis_url=cluster.url(0), broker_url=cluster.url(1),
+                           sentinel_master=MASTER_NAME, min_replicas_ack=acks, lease_s=10)
+    store, executor = client.store, client.executor
+    run, tasks, _, lease = store.run_keys("r1")
+    token = "token-1"
+    master = cluster.master.client()
+    master.set(lease, token, px=10_000)
+    assert master.wait(2, 5000) == 2  # the lease is on both replicas
+    executor.leases.hold(lease, token)
+
+    outcome: dict[str, Any] = {}
+
+    def checkpoint() -> None:
+        outcome["res"] = executor.write(lease, lambda: store.script(
+            "checkpoint", [run, tasks, lease], [token, "idem-1", '{"status":"COMPLETED"}']))
+        outcome["at"] = time.monotonic()
+
+    for r in cluster.replicas:
+        assert r.proc is not None
+        r.proc.send_signal(signal.SIGSTOP)
+    master.client_kill_filter(_type="replica")
+    writer = threading.Thread(target=checkpoint)
+    writer.start()
+    time.sleep(0.3)
+    done_before_kill = "res" in outcome
+    old = cluster.kill_master()
+    for r in cluster.replicas:
+        assert r.proc is not None
+        r.proc.send_signal(signal.SIGCONT)
+    new = cluster.wait_failover(old.port)
+    writer.join(60)
+    executor.leases.release(lease)
+    assert outcome["res"] == 1
+    kept = new.client().hget(tasks, "idem-1")
+    if acks == 0:
+        # the master said done; the replica that took over never had it
+        assert done_before_kill and kept is None
+    else:
+        # not done until a replica had it: written again on the new master, kept
+        assert not done_before_kill and kept == '{"status":"COMPLETED"}'
