@@ -39,11 +39,11 @@ class Settings(BaseSettings):
         sentinel_master: the name of the master the sentinels watch (``mymaster``); required
             when ``redis_url`` or the broker is a ``sentinel://`` URL.
         min_replicas_ack: when above 0, every checkpoint and run transition (create, suspend,
-            finish, a dispatched task's settle) counts as done only once that many replicas
-            acknowledged it (Redis ``WAIT``), so a failover cannot lose it; fewer acks are a
-            transient store error, retried in place. 0: replication stays asynchronous.
+            finish, cancel, a dispatched task's settle) counts as done only once that many
+            replicas acknowledged it (Redis ``WAIT``), so a failover cannot lose it; fewer acks
+            are a transient store error, retried in place. 0: replication stays asynchronous.
         replica_ack_timeout_ms: how long one ``WAIT`` blocks for the acknowledgements, in
-            milliseconds (the write is retried when it passes).
+            milliseconds; ``WAIT`` is sent again while too few replicas answered.
         key_prefix: prefix of every Redis key we write.
         runs_queue: the Celery queue run executions go to.
         visibility_timeout_s: the Redis broker's redelivery window; set on the Celery app in all
