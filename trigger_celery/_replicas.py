@@ -25,6 +25,7 @@ once more (marked ``rerun_after_loss`` where the engine can tell), a log line ma
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -32,6 +33,8 @@ from typing import Any
 import redis
 from redis.commands.core import Script
 from redis.exceptions import NoScriptError
+
+logger = logging.getLogger("trigger_celery")
 
 #: The store scripts that are checkpoints or run transitions: followed by ``WAIT`` when
 #: ``min_replicas_ack`` is above 0.
@@ -75,6 +78,9 @@ def acked_call(r: redis.Redis, script: Script, keys: Sequence[Any], args: Sequen
         deadline = time.monotonic() + patience_s
         while acks < replicas:
             if time.monotonic() >= deadline:
+                logger.warning("only %d of %d replica(s) acknowledged a write within %.1f s "
+                               "(min_replicas_ack): the write waits until they do", acks,
+                               replicas, patience_s)
                 raise NotEnoughReplicasError(
                     f"NOREPLICAS {acks} of {replicas} replica(s) acknowledged the write within "
                     f"{patience_s:.1f} s (min_replicas_ack)")
