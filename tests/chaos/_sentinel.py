@@ -25,6 +25,14 @@ class SentinelProcess:
 
     def __init__(self, master_port: int, *, quorum: int = 2):
         self.dir = Path(tempfile.mkdtemp(prefix="chaos-sentinel-"))
+        self.log = open(self.dir / "sentinel.log", "ab")  # noqa: SIM115 - closed in stop()
+        for _ in range(3):  # a free port may be taken by another suite before we bind it
+            if self._start(master_port, quorum):
+                return
+        raise AssertionError((self.dir / "sentinel.log").read_text()[-2000:])
+
+    def _start(self, master_port: int, quorum: int) -> bool:
+        """Start on a free port; True once this very process answers there."""
         self.port = free_port()
         conf = self.dir / "sentinel.conf"
         conf.write_text("\n".join([
@@ -36,19 +44,18 @@ class SentinelProcess:
         ]))
         exe = shutil.which("redis-server")
         assert exe, "redis-server is needed by the chaos suite"
-        self.log = open(self.dir / "sentinel.log", "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen([exe, str(conf), "--sentinel"], stdout=self.log,
                                      stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
-        while True:
+        deadline = time.monotonic() + 30
+        while self.proc.poll() is None:
             try:
-                if self.client().ping():
-                    return
+                if int(self.client().info("server")["process_id"]) == self.proc.pid:
+                    return True
             except redis.RedisError:
                 pass
-            assert self.proc.poll() is None, (self.dir / "sentinel.log").read_text()[-2000:]
             assert time.monotonic() < deadline, "redis-sentinel did not answer"
             time.sleep(0.05)
+        return False
 
     def client(self) -> redis.Redis:
         return redis.Redis(host="127.0.0.1", port=self.port, decode_responses=True,
@@ -86,7 +93,7 @@ class SentinelCluster:
         return ";".join(f"sentinel://127.0.0.1:{s.port}/{db}" for s in self.sentinels)
 
     @staticmethod
-    def wait_replicas(server: RedisServer, n: int, timeout: float = 30) -> None:
+    def wait_replicas(server: RedisServer, n: int, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while True:
             info = server.client().info("replication")
@@ -98,7 +105,7 @@ class SentinelCluster:
             assert time.monotonic() < deadline, f"replicas not online: {info}"
             time.sleep(0.1)
 
-    def wait_sentinels_agree(self, port: int, *, replicas: int, timeout: float = 30) -> None:
+    def wait_sentinels_agree(self, port: int, *, replicas: int, timeout: float = 60) -> None:
         """Every sentinel names the master on ``port`` and knows its replicas."""
         deadline = time.monotonic() + timeout
         while True:
