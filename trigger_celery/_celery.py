@@ -16,6 +16,7 @@ from kombu import Exchange, Queue
 from kombu.exceptions import ContentDisallowed, DecodeError
 
 from trigger_celery._connection import is_sentinel_url
+from trigger_celery._replicas import check_replicas
 from trigger_celery._settings import Settings
 
 if TYPE_CHECKING:
@@ -175,6 +176,11 @@ class WakeupPoller(bootsteps.StartStopStep):  # type: ignore[misc]
             self._policy_checked = False
         else:
             self._policy_checked = True
+        if client.settings.min_replicas_ack:
+            try:
+                check_replicas(client.store.redis, client.settings.min_replicas_ack)
+            except Exception:  # noqa: BLE001 - store away at start: writes will wait anyway
+                logger.warning("could not count the store's replicas yet", exc_info=True)
         try:
             client.publish_jobs()
         except Exception:

@@ -119,3 +119,19 @@ def _evalsha_and_wait(conn: Any, script: Script, keys: Sequence[Any], args: Sequ
             raise error
         return result, acks
     raise NoScriptError("the script could not be loaded")
+
+
+def check_replicas(r: redis.Redis, wanted: int) -> int:
+    """Warn when the master has fewer connected replicas than ``wanted`` (``min_replicas_ack``):
+    every checkpoint would wait until enough replicas connect. Returns how many are connected.
+
+    Raises:
+        redis.RedisError: the master does not answer.
+    """
+    connected = int(r.info("replication").get("connected_slaves", 0))
+    if connected < wanted:
+        logger.warning("min_replicas_ack is %d but the store's master has %d connected "
+                       "replica(s): every checkpoint waits until %d replica(s) acknowledge it",
+                       wanted, connected, wanted)
+    return connected
+

@@ -15,7 +15,7 @@ import pytest
 from tests.chaos._harness import RedisServer
 from tests.chaos._sentinel import SentinelCluster
 from trigger_celery import TriggerClient
-from trigger_celery._replicas import NotEnoughReplicasError
+from trigger_celery._replicas import NotEnoughReplicasError, check_replicas
 from trigger_celery._store import is_transient
 
 
@@ -79,3 +79,17 @@ def test_a_checkpoint_waits_for_the_replica_and_is_retried_in_place(pair) -> Non
     assert 3.5 <= waited < 8, waited   # done only once the replica answered again
     # returned only once the replica had it
     assert replica.client().hget(tasks, "idem-1") == '{"k":"v"}'
+
+
+def test_a_master_with_too_few_replicas_is_reported(pair, caplog) -> None:
+    master, _ = pair
+    client = TriggerClient("ack", redis_url=master.url(0), broker_url=master.url(1),
+                           min_replicas_ack=2)
+    with caplog.at_level("WARNING", logger="trigger_celery"):
+        assert check_replicas(client.store.redis, 1) == 1
+        assert not caplog.records
+        assert check_replicas(client.store.redis, 2) == 1
+    (record,) = caplog.records
+    assert "min_replicas_ack is 2 but the store's master has 1 connected replica" in \
+        record.getMessage()
+
