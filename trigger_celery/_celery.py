@@ -16,7 +16,9 @@ from kombu import Exchange, Queue
 from kombu.exceptions import ContentDisallowed, DecodeError
 
 from trigger_celery import _metrics
+from trigger_celery._connection import is_sentinel_url
 from trigger_celery._outage import OutageLog
+from trigger_celery._replicas import check_replicas
 from trigger_celery._settings import Settings
 
 if TYPE_CHECKING:
@@ -97,11 +99,14 @@ def make_celery(name: str, settings: Settings) -> Celery:
     app = Celery(name, broker=settings.effective_broker_url, set_as_current=False,
                  task_cls=GuardedTask)
     vt = int(settings.visibility_timeout_s)
-    transport = {
+    transport: dict[str, Any] = {
         "visibility_timeout": vt,
         "socket_keepalive": True,
         "health_check_interval": 10,
     }
+    if is_sentinel_url(settings.effective_broker_url):
+        # kombu's sentinel transport asks the sentinels for this master on every (re)connect
+        transport["master_name"] = settings.sentinel_master
     app.conf.update(
         # JSON only: pickle lets a forged message run code (CVE-2021-23727).
         task_serializer="json",
@@ -119,6 +124,9 @@ def make_celery(name: str, settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
         broker_transport_options=transport,
+        # read only if a user sets a sentinel:// result_backend (results are ignored)
+        result_backend_transport_options={"master_name": settings.sentinel_master}
+        if settings.sentinel_master else {},
         visibility_timeout=vt,
         # Our lease already keeps a redelivered run from executing twice at once; cancelling
         # would interrupt a task mid-call and make it run again.
@@ -171,6 +179,11 @@ class WakeupPoller(bootsteps.StartStopStep):  # type: ignore[misc]
         if refused:
             raise WorkerShutdown(1)
         self._policy_checked = refused is False
+        if client.settings.min_replicas_ack:
+            try:
+                check_replicas(client.store.redis, client.settings.min_replicas_ack)
+            except Exception:  # noqa: BLE001 - store away at start: writes will wait anyway
+                logger.warning("could not count the store's replicas yet", exc_info=True)
         try:
             client.publish_jobs()
         except Exception:

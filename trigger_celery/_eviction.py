@@ -13,6 +13,7 @@ import logging
 
 import redis
 
+from trigger_celery._connection import describe_url as _describe_url
 from trigger_celery._errors import ConfigurationError
 
 logger = logging.getLogger("trigger_celery")
@@ -73,5 +74,6 @@ def check_eviction_policy(r: redis.Redis, where: str, *, allow: bool) -> str | N
 
 
 def describe_url(url: str) -> str:
-    """``host:port/db`` of a Redis URL, without user or password."""
-    return url.split("://", 1)[-1].split("@")[-1]
+    """``host:port/db`` of a Redis URL (each entry of a Sentinel URL), without user or
+    password."""
+    return _describe_url(url)

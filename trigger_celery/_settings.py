@@ -13,14 +13,16 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from trigger_celery._connection import is_sentinel_url, parse_sentinel_url
 from trigger_celery._errors import ConfigurationError
 from trigger_celery._validation import describe_errors
 
 ENV_PREFIX = "TRIGGER_CELERY_"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
-#: URL schemes redis-py (and kombu) take for the store.
-_REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
+#: URL schemes redis-py (and kombu) take for the store; ``sentinel`` is Celery's Sentinel form
+#: (``sentinel://h1:26379/0;sentinel://h2:26379/0``, master name in ``sentinel_master``).
+_REDIS_SCHEMES = frozenset({"redis", "rediss", "unix", "sentinel"})
 
 # Variables under the prefix that are not settings of the client (read by the CLI and tests).
 _NOT_SETTINGS = {"APP", "APP_MODULES", "DEV_DIR", "TEST_REDIS_URL", "UI_TOKEN"}
@@ -31,8 +33,18 @@ class Settings(BaseSettings):
 
     Attributes:
         redis_url: the store (runs, tasks, wake-ups): ``redis://``, ``rediss://`` (TLS) or
-            ``unix://``, as redis-py takes them.
-        broker_url: the Celery broker; defaults to ``redis_url``. ``amqp://`` works too.
+            ``unix://``, as redis-py takes them, or Redis Sentinel in Celery's form
+            (``sentinel://h1:26379/0;sentinel://h2:26379/0``).
+        broker_url: the Celery broker; defaults to ``redis_url``. ``amqp://`` and
+            ``sentinel://`` work too.
+        sentinel_master: the name of the master the sentinels watch (``mymaster``); required
+            when ``redis_url`` or the broker is a ``sentinel://`` URL.
+        min_replicas_ack: when above 0, every checkpoint and run transition (create, suspend,
+            finish, cancel, a dispatched task's settle) counts as done only once that many
+            replicas acknowledged it (Redis ``WAIT``), so a failover cannot lose it; fewer acks
+            are a transient store error, retried in place. 0: replication stays asynchronous.
+        replica_ack_timeout_ms: how long one ``WAIT`` blocks for the acknowledgements, in
+            milliseconds; ``WAIT`` is sent again while too few replicas answered.
         key_prefix: prefix of every Redis key we write.
         runs_queue: the Celery queue run executions go to.
         visibility_timeout_s: the Redis broker's redelivery window; set on the Celery app in all
@@ -90,6 +102,9 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"
     strict_replay: bool = False
+    sentinel_master: str | None = Field(default=None, min_length=1)
+    min_replicas_ack: int = Field(default=0, ge=0)
+    replica_ack_timeout_ms: int = Field(default=1000, gt=0, le=10_000)
 
     @field_validator("redis_url")
     @classmethod
@@ -108,6 +123,17 @@ class Settings(BaseSettings):
                 f"({self.visibility_timeout_s}): an ETA message held past the redelivery window "
                 "runs twice"
             )
+        sentinel_urls = [name for name, url in (("redis_url", self.redis_url),
+                                                ("broker_url", self.effective_broker_url))
+                         if is_sentinel_url(url)]
+        if sentinel_urls and not self.sentinel_master:
+            raise ValueError(
+                f"{' and '.join(sentinel_urls)} is a sentinel:// URL but sentinel_master is not "
+                "set: name the master the sentinels watch (sentinel_master, "
+                "TRIGGER_CELERY_SENTINEL_MASTER)"
+            )
+        if is_sentinel_url(self.redis_url):
+            parse_sentinel_url(self.redis_url)  # ValueError naming the bad entry
         return self
 
     @property

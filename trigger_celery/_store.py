@@ -46,6 +46,8 @@ from typing import Any, Literal, NamedTuple, cast
 
 import redis
 
+from trigger_celery._connection import connect
+from trigger_celery._replicas import ACKED_SCRIPTS, acked_call
 from trigger_celery._settings import Settings
 from trigger_celery._text import json_encoder
 
@@ -164,14 +166,16 @@ class Store:
     """Redis access for runs, tasks, leases, the schedule and idempotency records.
 
     Parameters:
-        settings: the client's settings (``redis_url``, ``key_prefix``, TTLs).
+        settings: the client's settings (``redis_url`` and ``sentinel_master``, ``key_prefix``,
+            TTLs, ``min_replicas_ack``).
     """
 
     def __init__(self, settings: Settings):
         self.settings = settings
         self.prefix = settings.key_prefix
-        self.redis: redis.Redis = redis.Redis.from_url(
+        self.redis: redis.Redis = connect(
             settings.redis_url,
+            sentinel_master=settings.sentinel_master,
             decode_responses=True,
             health_check_interval=10,
             socket_keepalive=True,
@@ -217,6 +221,13 @@ class Store:
         return f"{self.prefix}:event:{event_id}"
 
     def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        """Run the Lua script ``name``; a checkpoint or run transition (``ACKED_SCRIPTS``)
+        returns only once ``min_replicas_ack`` replicas have it (see :mod:`._replicas`)."""
+        if self.settings.min_replicas_ack and name in ACKED_SCRIPTS:
+            return acked_call(self.redis, self._scripts[name], keys, args,
+                              replicas=self.settings.min_replicas_ack,
+                              timeout_ms=self.settings.replica_ack_timeout_ms,
+                              patience_s=self.settings.lease_s / 3)
         return self._scripts[name](keys=keys, args=args)
 
     # -- runs --------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ STAT_NAMES = (
     ("worker_restarts", "worker (re)starts"),
     ("connections_closed", "broker connections closed"),
     ("redis_restarts", "redis-server restarts"),
+    ("failovers", "Sentinel failovers (master SIGKILLed)"),
     ("raw_repeats", "raw repeated requests (in flight at a kill)"),
     ("duplicate_effects", "duplicate side effects (after dedup)"),
     ("bad_messages", "malformed messages published"),

@@ -258,25 +258,28 @@ def _check_reachable(url: str) -> None:
     """One clear error, before any worker starts, when the Redis at ``url`` does not answer."""
     import redis
 
+    from trigger_celery._connection import connect, describe_url
+    from trigger_celery._settings import load_settings
+
+    master = load_settings(redis_url=url).sentinel_master
     try:
-        with redis.Redis.from_url(url, socket_connect_timeout=3) as r:
+        with connect(url, sentinel_master=master, socket_connect_timeout=3) as r:
             r.ping()
     except redis.RedisError as exc:
-        shown = url.split("@")[-1]  # never print a password
+        shown = describe_url(url)  # never print a password
         raise RuntimeError(f"cannot reach Redis at {shown}: {exc}") from None
 
 
 def _check_eviction(url: str) -> None:
     """Refuse a store that evicts keys before any worker starts (one line, the fix named);
     ``TRIGGER_CELERY_ALLOW_EVICTION=true`` turns that into a warning."""
-    import redis
-
+    from trigger_celery._connection import connect
     from trigger_celery._eviction import check_eviction_policy, describe_url
     from trigger_celery._settings import load_settings
 
-    allow = load_settings(redis_url=url).allow_eviction
-    with redis.Redis.from_url(url, socket_connect_timeout=3) as r:
-        check_eviction_policy(r, describe_url(url), allow=allow)
+    settings = load_settings(redis_url=url)
+    with connect(url, sentinel_master=settings.sentinel_master, socket_connect_timeout=3) as r:
+        check_eviction_policy(r, describe_url(url), allow=settings.allow_eviction)
 
 
 def _wait_for_new_log(path: Path, offset: int, text: str, timeout: float, proc: Process) -> None:

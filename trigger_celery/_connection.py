@@ -1,0 +1,128 @@
+"""Building the store's Redis client: a plain URL, or Redis Sentinel in Celery's URL form.
+
+A Sentinel URL lists the sentinels, separated by ``;``, each as ``sentinel://host:port/db``
+(``sentinel://[[user]:password@]host:port/db`` for a master that wants a password), exactly as
+Celery and kombu take it for the broker::
+
+    sentinel://10.0.0.1:26379/0;sentinel://10.0.0.2:26379/0;sentinel://10.0.0.3:26379/0
+
+The master's name comes from the ``sentinel_master`` setting (Celery's
+``broker_transport_options["master_name"]``). The first entry's database, user and password
+apply to the master; the sentinels themselves are reached without a password.
+
+The client is redis-py's ``Sentinel(...).master_for(name)``: each new connection asks the
+sentinels where the master is, and a connection that breaks, or that finds its server demoted to
+a replica (``READONLY``), is closed so that the next command asks again. After a failover the
+store's usual retries (``Executor.write``, the poller's next round, the lease keeper's next
+renewal) therefore reach the new master by themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import redis
+from redis.sentinel import Sentinel
+
+SENTINEL_SCHEME = "sentinel"
+
+#: Timeouts of the connections to the sentinels themselves (seconds): a sentinel that hangs
+#: must not hold up the discovery of the master, which asks the next one.
+SENTINEL_SOCKET_TIMEOUT_S = 2.0
+
+
+def is_sentinel_url(url: str | None) -> bool:
+    """Whether ``url`` is a Sentinel URL (``sentinel://...``, possibly several joined by ``;``)."""
+    return bool(url) and str(url).lower().startswith(SENTINEL_SCHEME + "://")
+
+
+@dataclass(frozen=True)
+class SentinelURL:
+    """A parsed Sentinel URL.
+
+    Attributes:
+        sentinels: ``[(host, port), ...]``, in the URL's order; port 26379 when none is given.
+        db: the database number on the master (from the first entry; 0 when none).
+        username, password: the master's credentials (from the first entry), or ``None``.
+    """
+
+    sentinels: list[tuple[str, int]]
+    db: int
+    username: str | None
+    password: str | None
+
+
+def parse_sentinel_url(url: str) -> SentinelURL:
+    """Parse ``sentinel://h1:p1/db;sentinel://h2:p2/db...``.
+
+    Raises:
+        ValueError: an entry is not ``sentinel://host[:port][/db]``, or a database is not a
+            number; the message names the entry (without its password).
+    """
+    sentinels: list[tuple[str, int]] = []
+    db, username, password = 0, None, None
+    for i, part in enumerate(p.strip() for p in url.split(";") if p.strip()):
+        shown = describe_url(part)
+        parts = urlsplit(part)
+        if parts.scheme.lower() != SENTINEL_SCHEME or not parts.hostname:
+            raise ValueError(f"not a sentinel://host:port/db entry: {shown!r}")
+        try:
+            port = parts.port or 26379
+        except ValueError:
+            raise ValueError(f"bad port in {shown!r}") from None
+        sentinels.append((parts.hostname, port))
+        if i == 0:
+            path = parts.path.strip("/")
+            if path and not path.isdigit():
+                raise ValueError(f"the database in {shown!r} must be a number")
+            db = int(path or 0)
+            username = unquote(parts.username) if parts.username else None
+            password = unquote(parts.password) if parts.password else None
+    if not sentinels:
+        raise ValueError("a sentinel URL names no sentinel")
+    return SentinelURL(sentinels, db, username, password)
+
+
+def describe_url(url: str) -> str:
+    """``host:port/db`` of each entry of a Redis or Sentinel URL, joined by ``;``, without user
+    or password (for messages and logs)."""
+    return ";".join(p.split("://", 1)[-1].split("@")[-1] for p in url.split(";"))
+
+
+def connect(url: str, *, sentinel_master: str | None = None, **options: Any) -> redis.Redis:
+    """A redis-py client of the store.
+
+    Parameters:
+        url: ``redis://``, ``rediss://``, ``unix://`` (``redis.Redis.from_url``), or a Sentinel
+            URL (see the module docstring).
+        sentinel_master: the master's name, required with a Sentinel URL.
+        **options: connection options for the client (``decode_responses``,
+            ``socket_timeout`` in seconds, ``health_check_interval`` in seconds, ...); with
+            Sentinel they apply to the connections to the master.
+
+    Raises:
+        ValueError: a Sentinel URL without ``sentinel_master``, or a malformed Sentinel URL.
+    """
+    if not is_sentinel_url(url):
+        return redis.Redis.from_url(url, **options)
+    if not sentinel_master:
+        raise ValueError(f"the Sentinel URL {describe_url(url)!r} needs the master's name: set "
+                         "sentinel_master (TRIGGER_CELERY_SENTINEL_MASTER)")
+    parsed = parse_sentinel_url(url)
+    timeout = min(float(options.get("socket_timeout") or SENTINEL_SOCKET_TIMEOUT_S),
+                  SENTINEL_SOCKET_TIMEOUT_S)
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        parsed.sentinels,
+        sentinel_kwargs={"socket_timeout": timeout, "socket_connect_timeout": timeout,
+                         "socket_keepalive": True},
+    )
+    master_options = {**options, "db": parsed.db}
+    if parsed.username:
+        master_options["username"] = parsed.username
+    if parsed.password:
+        master_options["password"] = parsed.password
+    client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+        sentinel_master, redis_class=redis.Redis, **master_options)
+    return client
