@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from celery import Celery, Task, bootsteps
@@ -136,10 +137,20 @@ def make_celery(name: str, settings: Settings) -> Celery:
     return app
 
 
+def consumed_queues(worker: Any) -> list[str]:
+    """Names of the queues a worker consumes now (its task consumer's, else what ``-Q``
+    selected, else every queue the app declares)."""
+    consumer = getattr(getattr(worker, "consumer", None), "task_consumer", None)
+    if consumer is not None and getattr(consumer, "queues", None):
+        return [q.name for q in consumer.queues]
+    return list(worker.app.amqp.queues.consume_from)
+
+
 class WakeupPoller(bootsteps.StartStopStep):  # type: ignore[misc]
     """Worker bootstep: a thread that, every ``poll_interval_s``, sends a message for each run
     whose schedule entry is due (a wait or retry beyond the ETA window, a lost message, or an
-    execution whose lease expired because its worker died), and publishes the job registry."""
+    execution whose lease expired because its worker died), records the queues this worker
+    consumes (``Store.mark_consuming``), and publishes the job registry."""
 
     requires = {"celery.worker.components:Timer"}
 
@@ -171,14 +182,14 @@ class WakeupPoller(bootsteps.StartStopStep):  # type: ignore[misc]
             client.publish_jobs()
         except Exception:
             logger.warning("could not publish the job registry yet", exc_info=True)
-        self._thread = threading.Thread(target=self._loop, args=(client,), name="tc-poller",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._loop, args=(client, worker),
+                                        name="tc-poller", daemon=True)
         self._thread.start()
 
     def stop(self, worker: Any) -> None:
         self._stop.set()
 
-    def _loop(self, client: TriggerClient) -> None:
+    def _loop(self, client: TriggerClient, worker: Any) -> None:
         published = False
         while not self._stop.wait(client.settings.poll_interval_s):
             try:
@@ -187,6 +198,8 @@ class WakeupPoller(bootsteps.StartStopStep):  # type: ignore[misc]
                 if not published:
                     client.publish_jobs()
                     published = True
+                client.store.mark_consuming(consumed_queues(worker), time.time(),
+                                            3 * client.settings.poll_interval_s)
                 for run_id, seq, job_id, queue in client.store.claim_due():
                     client.executor.send_run(run_id, seq, job_id=job_id, queue=queue)
             except Exception:  # Redis or the broker away: try again next round

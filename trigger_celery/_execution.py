@@ -17,7 +17,7 @@ import traceback
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from trigger_celery._errors import (
     LeaseLost,
@@ -144,14 +144,16 @@ class RunExecution(TaskRunner):
         self.recovering = False  # past the point where the lost execution could have been
 
     def suspend(self, wake_at: float | None, reason: str, idem: str = "",
-                rec: dict[str, Any] | None = None, *, message: bool = True) -> None:
+                rec: dict[str, Any] | None = None, *, message: bool = True,
+                check_at: float | None = None) -> NoReturn:
         """Raise :class:`Suspend`; the executor writes ``rec`` with the suspension.
 
         ``wake_at`` (epoch seconds) is when the run is due; ``None``: when a dispatched task wakes
-        it (checked after ``dispatch_check_s``). ``message=False``: something else (a task's own
-        retry message) is due at ``wake_at``; the run only checks on it a grace period later.
+        it, checked at ``check_at`` (epoch seconds; default ``dispatch_check_s`` from now).
+        ``message=False``: something else (a task's own retry message) is due at ``wake_at``;
+        the run only checks on it a grace period later.
         """
-        raise _Suspension(wake_at, reason, idem, rec, message)
+        raise _Suspension(wake_at, reason, idem, rec, message, check_at)
 
     def log(self, level: str, message: str, data: dict[str, Any]) -> None:
         if self.replayed < self.settled:
@@ -172,11 +174,13 @@ class RunExecution(TaskRunner):
 
 class _Suspension(Suspend):
     def __init__(self, wake_at: float | None, reason: str, idem: str,
-                 rec: dict[str, Any] | None, message: bool = True):
+                 rec: dict[str, Any] | None, message: bool = True,
+                 check_at: float | None = None):
         super().__init__(wake_at, reason)
         self.idem = idem
         self.rec = rec
         self.message = message
+        self.check_at = check_at
 
 
 class Executor:
@@ -291,7 +295,7 @@ class Executor:
         in_window = (s.message and s.wake_at is not None
                      and s.wake_at - now <= self.settings.eta_window_s)
         if s.wake_at is None:
-            due = now + self.settings.dispatch_check_s
+            due = s.check_at if s.check_at is not None else now + self.settings.dispatch_check_s
         else:
             due = s.wake_at + grace if in_window or not s.message else s.wake_at
         run, tasks, _, lease = x.keys
@@ -385,7 +389,8 @@ class Executor:
             logger.info("task %s of run %s failed for good: %s", rec["name"], run_id, erec)
             return "failed"
         in_window = d.retry_at - now <= self.settings.eta_window_s
-        rec["dispatched_at"] = d.retry_at
+        # the next attempt's message is due at retry_at: the run checks on it from then on
+        rec.update(dispatched_at=d.retry_at, queued_at=d.retry_at, resends=0)
         if not in_window:
             rec["resend_by_run"] = True  # the run wakes at retry_at and dispatches it
         # wake the run: it records when it is due next (retry_at) instead of polling the task

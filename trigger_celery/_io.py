@@ -14,7 +14,7 @@ import random as _random
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from trigger_celery._errors import (
     DuplicateTaskKeyError,
@@ -26,7 +26,7 @@ from trigger_celery._errors import (
 )
 from trigger_celery._keys import idempotency_key
 from trigger_celery._policy import decide, record_attempt_failure, resolve
-from trigger_celery._retry import RetryOptions
+from trigger_celery._retry import RetryOptions, resend_backoff_s
 from trigger_celery._store import dumps
 from trigger_celery.integration import (
     Compound,
@@ -319,7 +319,8 @@ class TaskRunner:
         ) -> None: ...
 
         def suspend(self, wake_at: float | None, reason: str, idem: str = "",
-                    rec: dict[str, Any] | None = None, *, message: bool = True) -> None: ...
+                    rec: dict[str, Any] | None = None, *, message: bool = True,
+                    check_at: float | None = None) -> NoReturn: ...
 
         def send_task(self, integ: Integration, qname: str, idem: str, attempt: int,
                       rec: dict[str, Any]) -> None: ...
@@ -452,7 +453,7 @@ class TaskRunner:
         if rec is not None and rec["status"] in ("COMPLETED", "ERRORED"):
             return self._replayed(key, rec)
         now = time.time()
-        check = self.settings.dispatch_check_s
+        reason = f"waiting for {full} {key!r}"
         if rec is None:
             call = model.model_dump(mode="json", exclude_unset=True)
             rec = {
@@ -461,11 +462,11 @@ class TaskRunner:
                 "icon": integ.icon, "status": "PENDING", "attempts": 0,
                 "params": _redact(call, op.redact), "call": call,
                 "properties": op.display_properties(model), "connection": integ.connection_key,
-                "queue": integ.queue, "created_at": now, "dispatched_at": now,
+                "queue": integ.queue, "created_at": now, "dispatched_at": now, "queued_at": now,
             }
             self.checkpoint(idem, rec)
             self.send_task(integ, qname, idem, 1, rec)
-            self.suspend(None, f"waiting for {full} {key!r}")
+            self.suspend(None, reason, check_at=now + self.settings.dispatch_check_s)
         retry_at = rec.get("retry_at")
         if rec["status"] == "WAITING" and retry_at:
             if retry_at > now:
@@ -473,14 +474,59 @@ class TaskRunner:
                 # the ETA window (resend_by_run), else it checks the task's own retry message
                 self.suspend(retry_at, f"retry of {full} {key!r}",
                              message=bool(rec.get("resend_by_run")))
-            if rec.get("resend_by_run") or now - retry_at > self.grace_s:
-                self._redispatch(integ, qname, idem, rec, now)
-        elif now - float(rec.get("dispatched_at", 0)) > check:
-            self._redispatch(integ, qname, idem, rec, now)  # its message may be lost
-        self.suspend(None, f"waiting for {full} {key!r}")
+            if rec.get("resend_by_run"):
+                self._redispatch(integ, qname, idem, rec, now, lost=False)
+                self.suspend(None, reason, check_at=now + self.settings.dispatch_check_s)
+        self._check_dispatched(integ, qname, idem, rec, now, reason)
+
+    def _check_dispatched(self, integ: Integration, qname: str, idem: str, rec: dict[str, Any],
+                          now: float, reason: str) -> None:
+        """Check on the current attempt's message (sent at ``rec["dispatched_at"]``, epoch
+        seconds), then suspend until the next check; a completed attempt wakes the run sooner.
+
+        The message is sent again only when presumed lost: the attempt started on a worker that
+        died (started, no task lease, not settled), or no worker started it within
+        ``dispatch_check_s * 2 ** resends`` (capped at ``resend_max_s``) though a worker
+        consumed its queue. A message on a queue that no worker consumed since it was sent is
+        known to be queued: it is not sent again, and the run looks again after as long as it
+        has waited so far (doubling, capped), so the queue holds one message per waiting task.
+        """
+        settings = self.settings
+        check = settings.dispatch_check_s
+        sent = float(rec.get("dispatched_at", 0))
+        backoff = resend_backoff_s(check, int(rec.get("resends", 0)), settings.resend_max_s)
+        if now - sent < backoff:
+            self.suspend(None, reason, check_at=sent + backoff)
+        attempt = int(rec["attempts"]) + 1
+        state = self.client.store.dispatch_state(self.run_id, idem, attempt, integ.queue)
+        if state.running:  # a worker runs it now: its settle wakes the run
+            self.suspend(None, reason, check_at=now + check)
+        # a consumer alive at any moment after the send heartbeats at most one poll later
+        consumed = (state.consumer_seen_s is not None
+                    and state.consumer_seen_s >= sent - 2 * settings.poll_interval_s)
+        if not state.starts:
+            if not consumed:  # known queued: nobody could have taken it
+                later = min(max(check, now - sent), max(settings.resend_max_s, check))
+                self.suspend(None, f"{reason}: waiting for a worker on queue {integ.queue}",
+                             check_at=now + later)
+            # a worker that appeared after the send gets the whole backoff to take it
+            since = max(sent, state.consumer_since_s or 0.0)
+            if now - since < backoff:
+                self.suspend(None, reason, check_at=since + backoff)
+        self._redispatch(integ, qname, idem, rec, now, lost=True)
+        self.suspend(None, reason, check_at=now + resend_backoff_s(
+            check, int(rec["resends"]), settings.resend_max_s))
 
     def _redispatch(self, integ: Integration, qname: str, idem: str, rec: dict[str, Any],
-                    now: float) -> None:
+                    now: float, *, lost: bool) -> None:
+        """Send the current attempt's message: a new attempt (``lost=False``: its first message
+        is due now) or again, the last one presumed lost (``lost=True``: counted in
+        ``resends``)."""
+        if lost:
+            rec["resends"] = int(rec.get("resends", 0)) + 1
+        else:
+            rec["resends"] = 0
+            rec["queued_at"] = now
         rec["dispatched_at"] = now
         rec.pop("resend_by_run", None)
         self.checkpoint(idem, rec)

@@ -40,6 +40,13 @@ class Task(BaseModel):
     #: The task ran in an execution that took over from a lost one (its worker died) before
     #: the task had a record: the lost execution may have run it too (at-least-once).
     rerun_after_loss: bool = False
+    #: Dispatched tasks: the Celery queue its attempts go to; when the current attempt's
+    #: message was first due there (epoch seconds); how many times that message was sent again,
+    #: presumed lost; whether a worker started the current attempt.
+    queue: str | None = None
+    queued_at: float | None = None
+    resends: int = 0
+    started: bool = False
 
 
 class LogEntry(BaseModel):
@@ -86,7 +93,10 @@ class Run(BaseModel):
         raise KeyError(key)
 
     @classmethod
-    def from_redis(cls, h: dict[str, str], tasks: dict[str, str], logs: list[str]) -> Run:
+    def from_redis(cls, h: dict[str, str], tasks: dict[str, str], logs: list[str],
+                   starts: dict[str, str] | None = None) -> Run:
+        """A run from its Redis hashes; ``starts`` (``"<idem>:<attempt>"`` -> count) tells
+        which dispatched attempts a worker started."""
         def num(k: str) -> float | None:
             v = h.get(k)
             return float(v) if v not in (None, "") else None
@@ -97,6 +107,9 @@ class Run(BaseModel):
 
         recs = sorted((json.loads(v) for v in tasks.values()),
                       key=lambda r: r.get("created_at") or 0)
+        for r in recs:
+            if r.get("kind") == "dispatched" and starts:
+                r["started"] = f"{r.get('idem')}:{int(r.get('attempts', 0)) + 1}" in starts
         finished = h["status"] in FINISHED
         if finished:  # nothing is pending any more: tasks left unfinished were canceled
             for r in recs:

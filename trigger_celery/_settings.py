@@ -41,8 +41,12 @@ class Settings(BaseSettings):
             as a wake-up in Redis and sent when due. Must stay well under the redelivery window.
         lease_s: how long a run execution's lease lasts without renewal (renewed every third).
         poll_interval_s: how often each worker sends due wake-ups and recovers expired leases.
-        dispatch_check_s: how long a run waits on a dispatched task before it checks on it and
-            sends its message again (the task itself ignores duplicates).
+        dispatch_check_s: how long a run waits on a dispatched task before it checks on it. Its
+            message is sent again only when presumed lost: the attempt started on a worker that
+            died, or no worker started it though one consumed its queue; each re-send doubles
+            the wait before the next (up to ``resend_max_s``). A message on a queue that no
+            worker consumed since it was sent is known to be queued and never sent again.
+        resend_max_s: longest pause between two re-sends of a message presumed lost.
         run_retention_s: how long a finished run's records stay (7 days).
         idempotency_retention_s: how long trigger idempotency keys and event ids are remembered
             (7 days: GitHub lets a webhook delivery be redelivered for 3 days). A run is never
@@ -68,6 +72,7 @@ class Settings(BaseSettings):
     lease_s: float = Field(default=30.0, gt=0)
     poll_interval_s: float = Field(default=2.0, gt=0)
     dispatch_check_s: float = Field(default=30.0, gt=0)
+    resend_max_s: float = Field(default=600.0, gt=0)
     run_retention_s: int = Field(default=7 * 24 * 3600, gt=0)
     idempotency_retention_s: int = Field(default=7 * 24 * 3600, gt=0)
     max_output_bytes: int = Field(default=1024 * 1024, gt=0)

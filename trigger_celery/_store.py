@@ -19,6 +19,10 @@ live in one slot)::
     P:trigger:<job_id>:<key>      string  run id of a trigger idempotency key (TTL idempotency)
     P:event:<event_id>            string  JSON list of run ids an event started (TTL idempotency)
     P:jobs                        hash    job_id -> JSON description published by workers
+    P:consumers                   hash    queue name -> epoch seconds a live worker last said it
+                                          consumes that queue (every poller round)
+    P:consumers:since             hash    queue name -> epoch seconds its current unbroken spell
+                                          of consumption began
 
 TTLs: finished runs keep ``run_retention_s`` (7 days); trigger keys and event ids
 ``idempotency_retention_s`` (7 days); runs that have not finished never expire. Creating a run
@@ -32,8 +36,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from importlib import resources
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import redis
 
@@ -57,6 +62,24 @@ def dumps(value: Any) -> str:
     return _encode(value)  # one encoder, built once: json.dumps(**options) builds one per call
 
 
+class DispatchState(NamedTuple):
+    """What a run knows of a dispatched attempt's message when it checks on it.
+
+    Attributes:
+        starts: how many times a worker started this attempt (``task_start.lua``; 0: its
+            message was never received).
+        running: a worker holds the attempt's task lease now.
+        consumer_seen_s: epoch seconds a live worker last reported consuming the task's
+            queue (``None``: never).
+        consumer_since_s: epoch seconds the queue's current spell of consumption began.
+    """
+
+    starts: int
+    running: bool
+    consumer_seen_s: float | None
+    consumer_since_s: float | None
+
+
 class Store:
     """Redis access for runs, tasks, leases, the schedule and idempotency records.
 
@@ -77,6 +100,8 @@ class Store:
         self.schedule_key = f"{self.prefix}:schedule"
         self.runs_key = f"{self.prefix}:runs"
         self.jobs_key = f"{self.prefix}:jobs"
+        self.consumers_key = f"{self.prefix}:consumers"
+        self.consumers_since_key = f"{self.prefix}:consumers:since"
         lua = resources.files("trigger_celery") / "lua"
         self._scripts = {
             name: self.redis.register_script((lua / f"{name}.lua").read_text())
@@ -152,15 +177,19 @@ class Store:
     def get_run_hash(self, run_id: str) -> dict[str, str]:
         return self.redis.hgetall(self.run_key(run_id))  # type: ignore[return-value]
 
-    def load_run(self, run_id: str) -> tuple[dict[str, str], dict[str, str], list[str]]:
-        """(run hash, tasks hash, log entries) in one round trip."""
+    def load_run(
+        self, run_id: str
+    ) -> tuple[dict[str, str], dict[str, str], list[str], dict[str, str]]:
+        """(run hash, tasks hash, log entries, dispatched attempt starts) in one round trip;
+        the starts map ``"<idem>:<attempt>"`` to how many times a worker started it."""
         run, tasks, logs, _ = self.run_keys(run_id)
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(run)
         pipe.hgetall(tasks)
         pipe.lrange(logs, 0, -1)
-        r, t, lg = pipe.execute()
-        return r, t, lg
+        pipe.hgetall(self.task_starts_key(run_id))
+        r, t, lg, st = pipe.execute()
+        return r, t, lg, st
 
     def cancel(self, run_id: str) -> str:
         run, tasks, logs, _ = self.run_keys(run_id)
@@ -200,6 +229,37 @@ class Store:
     def registered_jobs(self) -> dict[str, dict[str, Any]]:
         raw: dict[str, str] = self.redis.hgetall(self.jobs_key)  # type: ignore[assignment]
         return {k: json.loads(v) for k, v in raw.items()}
+
+    # -- dispatched messages -----------------------------------------------------------------
+
+    def mark_consuming(self, queues: Iterable[str], now_s: float, gap_s: float) -> None:
+        """Record that a live worker consumes ``queues`` (at epoch seconds ``now_s``), so a run
+        can tell a message nobody could have taken (known queued) from one a worker may
+        have lost. A queue nobody reported for ``gap_s`` seconds starts a new spell of
+        consumption (``P:consumers:since``)."""
+        names = sorted(set(queues))
+        if not names:
+            return
+        last = cast("list[str | None]", self.redis.hmget(self.consumers_key, names))
+        fresh = [n for n, seen in zip(names, last, strict=True)
+                 if seen is None or now_s - float(seen) > gap_s]
+        pipe = self.redis.pipeline(transaction=False)
+        if fresh:
+            pipe.hset(self.consumers_since_key, mapping=dict.fromkeys(fresh, now_s))
+        pipe.hset(self.consumers_key, mapping=dict.fromkeys(names, now_s))
+        pipe.execute()
+
+    def dispatch_state(self, run_id: str, idem: str, attempt: int, queue: str) -> DispatchState:
+        """Whether dispatched attempt ``attempt`` of task ``idem`` started or runs now, and when
+        a worker last consumed ``queue``; one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hget(self.task_starts_key(run_id), f"{idem}:{attempt}")
+        pipe.exists(self.task_lease_key(run_id, idem))
+        pipe.hget(self.consumers_key, queue)
+        pipe.hget(self.consumers_since_key, queue)
+        starts, running, seen, since = pipe.execute()
+        return DispatchState(int(starts or 0), bool(running), float(seen) if seen else None,
+                             float(since) if since else None)
 
     # -- poller ------------------------------------------------------------------------------
 

@@ -36,6 +36,8 @@ STAT_NAMES = (
     ("raw_repeats", "raw repeated requests (in flight at a kill)"),
     ("duplicate_effects", "duplicate side effects (after dedup)"),
     ("bad_messages", "malformed messages published"),
+    ("peak_queue_no_consumer", "peak queue length, no-consumer case"),
+    ("peak_queue_held_wait", "peak queue length, held-wait case"),
 )
 
 
@@ -204,8 +206,9 @@ class Workers:
         self.all: list[Worker] = []
 
     def start(self, *, concurrency: int = 1, name: str = "chaos", wait: bool = True,
-              **env: str) -> Worker:
-        w = Worker("tests.chaos.app", {**self.env, **env}, concurrency=concurrency, name=name)
+              queues: str | None = None, **env: str) -> Worker:
+        w = Worker("tests.chaos.app", {**self.env, **env}, concurrency=concurrency, name=name,
+                   queues=queues)
         self.all.append(w)
         STATS["worker_restarts"] += 1
         return w.wait_ready() if wait else w

@@ -64,9 +64,8 @@ def clean(chaos_redis: RedisServer, effects: EffectServer) -> RedisServer:
 def make_client(store_url: str, broker_url: str, **settings: Any) -> Any:
     from tests.chaos.app import build
 
-    return build(redis_url=store_url, broker_url=broker_url,
-                 **{k.removeprefix("TRIGGER_CELERY_").lower(): v for k, v in CHAOS_ENV.items()},
-                 **settings)
+    chaos = {k.removeprefix("TRIGGER_CELERY_").lower(): v for k, v in CHAOS_ENV.items()}
+    return build(redis_url=store_url, broker_url=broker_url, **{**chaos, **settings})
 
 
 @pytest.fixture()

@@ -84,6 +84,25 @@ def _wait_detail(t: Task) -> str:
     return head
 
 
+def _dispatch_detail(t: Task, now: float | None = None) -> str | None:
+    """Where a dispatched task's current attempt is: waiting on its queue for a worker (how long,
+    how often its message was re-sent) or running on one; ``None`` when no attempt is out."""
+    if t.kind != "dispatched" or t.status not in ("PENDING", "WAITING"):
+        return None
+    now = time.time() if now is None else now
+    if t.status == "WAITING" and t.retry_at and t.retry_at > now:
+        return None  # the next attempt is not due yet (shown as a retry)
+    if t.started:
+        return f"[cyan]attempt {t.attempts + 1} running on a worker[/]"
+    since = t.queued_at or t.created_at
+    text = f"[yellow]waiting for a worker on queue {escape(t.queue or '?')}"
+    if since is not None:
+        text += f" since {_when(since)} UTC ({_relative(since, now)})"
+    if t.resends:
+        text += f" · message re-sent {t.resends} time{'s' if t.resends != 1 else ''}"
+    return text + "[/]"
+
+
 def _add_task_details(node: Tree, t: Task) -> None:
     if t.properties:
         props = ", ".join(f"{p.get('label')}: {p.get('text')}" for p in t.properties)
@@ -100,7 +119,10 @@ def _add_task_details(node: Tree, t: Task) -> None:
         took = f" in {_ms(t.duration_ms)}" if t.duration_ms is not None else ""
         node.add(f"[green]attempt {t.attempts} succeeded{took}[/] at {_when(t.completed_at)}"
                  + (f" · output {_short(t.output)}" if t.output is not None else ""))
-    if t.kind != "wait" and t.status == "WAITING" and t.retry_at:
+    dispatch = _dispatch_detail(t)
+    if dispatch is not None:
+        node.add(dispatch)
+    if t.kind != "wait" and t.status == "WAITING" and t.retry_at and dispatch is None:
         reason = "deferred by on_error" if t.deferrals else "retry"
         node.add(f"[yellow]{reason}: next attempt at {_when(t.retry_at)} UTC "
                  f"({_relative(t.retry_at)})[/]")
