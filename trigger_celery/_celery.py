@@ -8,8 +8,10 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+import redis
 from celery import Celery, Task, bootsteps
 from celery.exceptions import InvalidTaskError, WorkerShutdown
 from kombu import Exchange, Queue
@@ -146,11 +148,61 @@ def consumed_queues(worker: Any) -> list[str]:
     return list(worker.app.amqp.queues.consume_from)
 
 
+#: Shortest pause of the poller between two rounds, in seconds.
+MIN_POLL_PAUSE_S = 0.005
+#: Most runs one poller round claims; a full batch makes the next round start at once.
+CLAIM_BATCH = 200
+
+
+class BrokerQueues:
+    """Which of the broker's queues hold messages, read directly when the broker is Redis (a
+    queue is a list named after it); with another broker nothing is known.
+
+    Parameters:
+        broker_url: the Celery broker's URL.
+    """
+
+    def __init__(self, broker_url: str):
+        self.redis: redis.Redis | None = None
+        if broker_url.split("://", 1)[0] in ("redis", "rediss", "unix"):
+            self.redis = redis.Redis.from_url(broker_url, socket_keepalive=True,
+                                              health_check_interval=10)
+
+    def backlogged(self, names: Iterable[str]) -> list[str]:
+        """The queues among ``names`` with messages waiting (not yet taken by a worker)."""
+        if self.redis is None:
+            return []
+        names = sorted(set(names))
+        pipe = self.redis.pipeline(transaction=False)
+        for name in names:
+            pipe.llen(name)
+        return [n for n, length in zip(names, pipe.execute(), strict=True) if length]
+
+
+def send_due(client: TriggerClient, backlogged: Iterable[str] = ()) -> float:
+    """Send a message for each run whose schedule entry is due (a run whose message already
+    waits on one of the ``backlogged`` queues is not sent again); returns how long the poller
+    may sleep, in seconds: until the next entry is due, at most ``poll_interval_s`` (another
+    worker may add an earlier one meanwhile), 0 after a full batch. Waking at the next due
+    entry, rather than every ``poll_interval_s``, is what lets wake-ups ride no ETA message."""
+    claimed = client.store.claim_due(CLAIM_BATCH, backlogged)
+    for run_id, seq, job_id, queue in claimed:
+        client.executor.send_run(run_id, seq, job_id=job_id, queue=queue)
+    if len(claimed) >= CLAIM_BATCH:
+        return 0.0
+    poll = client.settings.poll_interval_s
+    nxt = client.store.next_due_s()
+    if nxt is None:
+        return poll
+    return min(poll, max(MIN_POLL_PAUSE_S, nxt - time.time()))
+
+
 class WakeupPoller(bootsteps.StartStopStep):  # type: ignore[misc]
-    """Worker bootstep: a thread that, every ``poll_interval_s``, sends a message for each run
-    whose schedule entry is due (a wait or retry beyond the ETA window, a lost message, or an
-    execution whose lease expired because its worker died), records the queues this worker
-    consumes (``Store.mark_consuming``), and publishes the job registry."""
+    """Worker bootstep: a thread that sends a message for each run whose schedule entry is due
+    (a wait or retry, a lost message, or an execution whose lease expired because its worker
+    died) as soon as it is due (:func:`send_due`; at least every ``poll_interval_s``), records
+    the queues this worker consumes (``Store.mark_consuming``, every ``poll_interval_s``), and
+    publishes the job registry."""
 
     requires = {"celery.worker.components:Timer"}
 
@@ -191,20 +243,27 @@ class WakeupPoller(bootsteps.StartStopStep):  # type: ignore[misc]
 
     def _loop(self, client: TriggerClient, worker: Any) -> None:
         published = False
-        while not self._stop.wait(client.settings.poll_interval_s):
+        marked = 0.0
+        broker: BrokerQueues | None = None
+        pause = client.settings.poll_interval_s
+        while not self._stop.wait(pause):
+            pause = client.settings.poll_interval_s
             try:
                 if not self._policy_checked:
                     self._check_policy_late(client)
                 if not published:
                     client.publish_jobs()
                     published = True
-                client.store.mark_consuming(consumed_queues(worker), time.time(),
-                                            3 * client.settings.poll_interval_s)
-                for run_id, seq, job_id, queue in client.store.claim_due():
-                    client.executor.send_run(run_id, seq, job_id=job_id, queue=queue)
+                if time.time() - marked >= client.settings.poll_interval_s:
+                    marked = time.time()
+                    client.store.mark_consuming(consumed_queues(worker), marked,
+                                                3 * client.settings.poll_interval_s)
+                if broker is None:
+                    broker = BrokerQueues(client.settings.effective_broker_url)
+                queues = {client.settings.runs_queue, *consumed_queues(worker)}
+                pause = send_due(client, broker.backlogged(queues))
             except Exception:  # Redis or the broker away: try again next round
                 logger.warning("wake-up poller round failed", exc_info=True)
-
 
     def _check_policy_late(self, client: TriggerClient) -> None:
         """The eviction check of a worker that started while the store was away: a store

@@ -5,7 +5,9 @@ live in one slot)::
 
     P:run:{run_id}                hash    id, job_id, job_version, status, payload, output, error,
                                           created_at, started_at, finished_at, updated_at, seq,
-                                          executions, wake_at, wait_reason, logs_dropped, ...
+                                          executions, wake_at, wait_reason, logs_dropped, claims
+                                          (poller sends since the last execution began),
+                                          backlog_since (its message waits behind others), ...
     P:run:{run_id}:tasks          hash    idempotency key -> task record (JSON)
     P:run:{run_id}:logs           list    log entries (JSON), at most ``max_log_entries``
     P:run:{run_id}:lease          string  token of the execution holding the run (PX lease_s)
@@ -263,15 +265,27 @@ class Store:
 
     # -- poller ------------------------------------------------------------------------------
 
-    def claim_due(self, limit: int = 200) -> list[tuple[str, int, str, str]]:
-        """Runs due for a message now: ``[(run_id, seq, job_id, runs_queue), ...]``; each
-        schedule entry is pushed back by grace."""
+    def claim_due(self, limit: int = 200,
+                  backlogged: Iterable[str] = ()) -> list[tuple[str, int, str, str]]:
+        """Runs due for a message now: ``[(run_id, seq, job_id, runs_queue), ...]`` (at most
+        ``limit``). Each claimed entry is pushed back so a lost message is sent again: by
+        ``grace_s * 2 ** (n - 1)`` seconds for the n-th claim since the run's last execution
+        began, capped at ``resend_max_s``. A run whose message is already out on one of the
+        ``backlogged`` queues (not empty: it waits behind others there) is not claimed but
+        looked at again ``poll_interval_s`` later, for at most ``resend_max_s`` in a row."""
         flat = self.script(
             "claim_due", [self.schedule_key],
-            [time.time(), self.grace_s, limit, self.prefix],
+            [time.time(), self.grace_s, limit, self.prefix, self.settings.resend_max_s,
+             self.settings.poll_interval_s, *sorted(set(backlogged))],
         )
         return [(flat[i], int(flat[i + 1]), flat[i + 2], flat[i + 3])
                 for i in range(0, len(flat), 4)]
+
+    def next_due_s(self) -> float | None:
+        """Epoch seconds of the earliest schedule entry (``None``: the schedule is empty)."""
+        first = cast("list[tuple[str, float]]",
+                     self.redis.zrange(self.schedule_key, 0, 0, withscores=True))
+        return float(first[0][1]) if first else None
 
     def renew(self, lease_key: str, token: str, lease_ms: int, run_id: str = "") -> bool:
         due = time.time() + lease_ms / 1000

@@ -231,6 +231,12 @@ def build(*, sidefx_queue: str | None = None, **settings: Any) -> TriggerClient:
         io.wait("pause", seconds=payload["wait"])
         return io.run_task("after", lambda task: post_effect(task.idempotency_key, tag, "after"))
 
+    @client.define_job(id="nap", version="1.0.0", trigger=invoke_trigger())
+    def nap(payload: dict[str, Any], io: Any, ctx: Any) -> Any:
+        """A wait of ``payload["wait"]`` seconds, then a trivial inline task."""
+        io.wait("nap", seconds=payload["wait"])
+        return io.run_task("after", lambda: payload["tag"])
+
     @client.define_job(id="every-2-days", version="1.0.0", trigger=interval_trigger(2 * 86400))
     def every_2_days(payload: dict[str, Any], io: Any, ctx: Any) -> Any:
         return payload["ts"]

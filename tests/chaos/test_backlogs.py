@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 import time
 from collections import Counter
 from typing import Any
 
+import psutil
 import redis
 from rich.console import Console
 
@@ -65,3 +67,97 @@ def test_no_consumer_queue_holds_one_message_per_waiting_task(clean, effects, wo
                                   ws.logs()))
     assert len(received) == n and max(received.values()) == 1, received  # never re-sent
     assert broker.llen(queue) == 0
+
+
+class _Peak:
+    """Samples a broker queue's length (and optionally a worker's RSS) in a thread."""
+
+    def __init__(self, broker: redis.Redis, queue: str, pid: int | None = None):
+        self.broker, self.queue, self.pid = broker, queue, pid
+        self.queue_len = 0
+        self.rss_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.05):
+            self.queue_len = max(self.queue_len, int(self.broker.llen(self.queue)))
+            if self.pid is not None:
+                self.rss_mb = max(self.rss_mb, worker_rss_mb(self.pid))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+def worker_rss_mb(pid: int) -> float:
+    """Resident memory of a worker's main process and its pool, in MiB."""
+    main = psutil.Process(pid)
+    procs = [main, *main.children(recursive=True)]
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total / 2**20
+
+
+def test_held_waits_never_stall_new_runs(clean, effects, workers_for):
+    """One worker holding at most 5 ETA messages; 7 runs wait 120 s; then 50 new runs all start
+    promptly (waits ride no ETA message), and the runs queue never holds more than the runs."""
+    store, broker_url = clean.url(0), clean.url(1)
+    client = make_client(store, broker_url, worker_eta_task_limit=5)
+    ws = workers_for(store, broker_url, effects.url, TRIGGER_CELERY_WORKER_ETA_TASK_LIMIT="5")
+    ws.start(name="held")
+    broker = clean.client(1)
+    peak = _Peak(broker, client.settings.runs_queue)
+    try:
+        waiting = [client.trigger("nap", {"tag": f"w{i}", "wait": 120}).id for i in range(7)]
+        wait_until(lambda: all(client.store.get_run_hash(r)["status"] == "WAITING"
+                               for r in waiting), 30, "7 runs waiting")
+        fresh = [client.trigger("quick", {"tag": f"q{i}"}).id for i in range(50)]
+        STATS["runs"] += 57
+        done = finish_all(client, fresh, timeout=30)
+    finally:
+        peak.stop()
+    delays = sorted(float(h["started_at"]) - float(h["created_at"]) for h in done.values())
+    print(f"50 new runs beside 7 held waits: start delay median {delays[25]:.3f} s, "
+          f"max {delays[-1]:.3f} s; peak runs queue {peak.queue_len}")
+    STATS["peak_queue_held_wait"] = max(STATS["peak_queue_held_wait"], peak.queue_len)
+    assert delays[-1] < 3.0, delays  # a second or less when the machine is not shared
+    assert peak.queue_len <= 57 + 3
+    assert all(client.store.get_run_hash(r)["status"] == "WAITING" for r in waiting)
+    for r in waiting:
+        client.cancel_run(r)
+
+
+def test_many_waits_keep_queue_and_worker_memory_bounded(clean, effects, workers_for):
+    """2,000 runs each waiting 10 to 19 s: the runs queue holds at most one message per run, the
+    worker's memory stays flat (no wait is a message held in it), every run resumes once."""
+    store, broker_url = clean.url(0), clean.url(1)
+    client = make_client(store, broker_url)
+    ws = workers_for(store, broker_url, effects.url)
+    w = ws.start(name="many", concurrency=2)
+    time.sleep(1)
+    rss_before = worker_rss_mb(w.proc.pid)
+    broker = clean.client(1)
+    peak = _Peak(broker, client.settings.runs_queue, w.proc.pid)
+    n = 2000
+    try:
+        ids = [client.trigger("nap", {"tag": f"m{i}", "wait": 10 + i % 10}).id for i in range(n)]
+        STATS["runs"] += n
+        finish_all(client, ids, timeout=240)
+    finally:
+        peak.stop()
+    late = sorted(
+        t.completed_at - (t.created_at + t.params["seconds"])
+        for t in (client.get_run(r).task("nap") for r in ids[::20])
+        if t.completed_at is not None and t.created_at is not None)
+    print(f"{n} waits: peak runs queue {peak.queue_len}, worker RSS {rss_before:.0f} -> "
+          f"peak {peak.rss_mb:.0f} MiB; wake-up lateness median {late[len(late) // 2]:.2f} s, "
+          f"max {late[-1]:.2f} s")
+    assert peak.queue_len <= n + 10
+    assert peak.rss_mb - rss_before < 60, (rss_before, peak.rss_mb)
+    assert all(client.get_run(r).executions == 2 for r in ids[::50])
