@@ -128,20 +128,30 @@ class RunExecution(TaskRunner):
 
     # -- writes, fenced by the lease token ---------------------------------------------------
 
-    def checkpoint(self, idem: str, rec: dict[str, Any], output_json: str | None = None) -> None:
+    def checkpoint(self, idem: str, rec: dict[str, Any], output_json: str | None = None, *,
+                   expect_attempts: int | None = None) -> bool:
+        """Store ``rec`` (with ``output_json`` spliced in); fenced by the lease token.
+
+        ``expect_attempts``: store only while the stored record is unsettled at that many
+        attempts; returns False (nothing stored) when a worker settled it meanwhile.
+        """
         if output_json is None:
             text = dumps(rec)
         else:  # splice the already-encoded output in, instead of encoding it twice
             rec.pop("output", None)
             text = dumps(rec)[:-1] + ',"output":' + output_json + "}"
         run, tasks, _, lease = self.keys
-        res = self.store.script("checkpoint", [run, tasks, lease], [self.token, idem, text])
+        expect = "" if expect_attempts is None else str(expect_attempts)
+        res = self.store.script("checkpoint", [run, tasks, lease], [self.token, idem, text, expect])
         if res == 0:
             raise LeaseLost(self.run_id)
         if res == -1:
             raise RunCanceled(self.run_id)
+        if res == -2:
+            return False
         self.tasks[idem] = text
         self.recovering = False  # past the point where the lost execution could have been
+        return True
 
     def suspend(self, wake_at: float | None, reason: str, idem: str = "",
                 rec: dict[str, Any] | None = None, *, message: bool = True,

@@ -315,8 +315,9 @@ class TaskRunner:
     if TYPE_CHECKING:  # RunExecution's methods, declared for the type checker only
 
         def checkpoint(
-            self, idem: str, rec: dict[str, Any], output_json: str | None = None
-        ) -> None: ...
+            self, idem: str, rec: dict[str, Any], output_json: str | None = None, *,
+            expect_attempts: int | None = None,
+        ) -> bool: ...
 
         def suspend(self, wake_at: float | None, reason: str, idem: str = "",
                     rec: dict[str, Any] | None = None, *, message: bool = True,
@@ -475,12 +476,12 @@ class TaskRunner:
                 self.suspend(retry_at, f"retry of {full} {key!r}",
                              message=bool(rec.get("resend_by_run")))
             if rec.get("resend_by_run"):
-                self._redispatch(integ, qname, idem, rec, now, lost=False)
+                self._redispatch(integ, qname, idem, rec, now, reason, lost=False)
                 self.suspend(None, reason, check_at=now + self.settings.dispatch_check_s)
         self._check_dispatched(integ, qname, idem, rec, now, reason)
 
     def _check_dispatched(self, integ: Integration, qname: str, idem: str, rec: dict[str, Any],
-                          now: float, reason: str) -> None:
+                          now: float, reason: str) -> NoReturn:
         """Check on the current attempt's message (sent at ``rec["dispatched_at"]``, epoch
         seconds), then suspend until the next check; a completed attempt wakes the run sooner.
 
@@ -513,15 +514,18 @@ class TaskRunner:
             since = max(sent, state.consumer_since_s or 0.0)
             if now - since < backoff:
                 self.suspend(None, reason, check_at=since + backoff)
-        self._redispatch(integ, qname, idem, rec, now, lost=True)
+        self._redispatch(integ, qname, idem, rec, now, reason, lost=True)
         self.suspend(None, reason, check_at=now + resend_backoff_s(
             check, int(rec["resends"]), settings.resend_max_s))
 
     def _redispatch(self, integ: Integration, qname: str, idem: str, rec: dict[str, Any],
-                    now: float, *, lost: bool) -> None:
+                    now: float, reason: str, *, lost: bool) -> None:
         """Send the current attempt's message: a new attempt (``lost=False``: its first message
         is due now) or again, the last one presumed lost (``lost=True``: counted in
-        ``resends``)."""
+        ``resends``). The record is written only if no worker settled the attempt since this
+        execution loaded it; if one did, nothing is sent and the run runs again at once (the
+        settle marked it ``wake_pending``)."""
+        settled_at = int(rec["attempts"])
         if lost:
             rec["resends"] = int(rec.get("resends", 0)) + 1
         else:
@@ -529,7 +533,8 @@ class TaskRunner:
             rec["queued_at"] = now
         rec["dispatched_at"] = now
         rec.pop("resend_by_run", None)
-        self.checkpoint(idem, rec)
+        if not self.checkpoint(idem, rec, expect_attempts=settled_at):
+            self.suspend(None, reason, check_at=now)
         self.send_task(integ, qname, idem, int(rec["attempts"]) + 1, rec)
 
 

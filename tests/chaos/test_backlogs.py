@@ -161,3 +161,24 @@ def test_many_waits_keep_queue_and_worker_memory_bounded(clean, effects, workers
     assert peak.queue_len <= n + 10
     assert peak.rss_mb - rss_before < 60, (rss_before, peak.rss_mb)
     assert all(client.get_run(r).executions == 2 for r in ids[::50])
+
+
+def test_a_resend_never_overwrites_an_attempt_settled_meanwhile(clean, effects, workers_for):
+    """The run checks on its queued task after dispatch_check_s; a worker settles the attempt
+    between the run loading its records and re-sending: the run sees the outcome, the task
+    runs once, and its queued message does nothing."""
+    store, broker_url = clean.url(0), clean.url(1)
+    client = make_client(store, broker_url, dispatch_check_s=1.0)
+    ws = workers_for(store, broker_url, effects.url, TRIGGER_CELERY_DISPATCH_CHECK_S="1")
+    ws.start(name="runs-only", queues=client.settings.runs_queue)
+    queue = client.jobs["settle-race"].integrations["sidefx"].queue
+    rid = client.trigger("settle-race", {"tag": "race"}).id
+    STATS["runs"] += 1
+    finish_all(client, [rid], timeout=30)
+    task = client.get_run(rid).task("op")
+    assert task.status == "COMPLETED" and task.attempts == 1 and task.resends == 0, task
+    ws.start(name="consumer", queues=queue)
+    broker = clean.client(1)
+    wait_until(lambda: broker.llen(queue) == 0, 30, "the queued message consumed")
+    time.sleep(1)
+    assert list(effects.raw.values()) == [1], effects.raw
