@@ -1,5 +1,7 @@
 """Issue 11, items 4 and 5: backlogs stay bounded. A dispatched task whose queue has no consumer
-is not re-sent while its message is known to be queued; held waits never stall new runs."""
+is not re-sent while its message is known to be queued, and a re-send never undoes an attempt
+that finished meanwhile; held waits never stall new runs, and 2,000 waits at once keep the queue
+and the worker's memory bounded."""
 
 from __future__ import annotations
 
