@@ -272,7 +272,8 @@ class Store:
         ``grace_s * 2 ** (n - 1)`` seconds for the n-th claim since the run's last execution
         began, capped at ``resend_max_s``. A run whose message is already out on one of the
         ``backlogged`` queues (not empty: it waits behind others there) is not claimed but
-        looked at again ``poll_interval_s`` later, for at most ``resend_max_s`` in a row."""
+        looked at again as long after as it has been behind (from ``poll_interval_s`` up to
+        ``grace_s``), for at most ``resend_max_s`` in a row."""
         flat = self.script(
             "claim_due", [self.schedule_key],
             [time.time(), self.grace_s, limit, self.prefix, self.settings.resend_max_s,

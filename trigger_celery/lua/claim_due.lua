@@ -4,7 +4,8 @@
 -- acquire.lua) pushes it back by ARGV[2] * 2^(n-1) seconds, capped at ARGV[5]. A run whose
 -- message is already out (status QUEUED, or claimed before) on a queue the poller found
 -- non-empty (ARGV[7..]: its message waits behind others there) is not sent again but looked at
--- again ARGV[6] seconds later, for at most ARGV[5] seconds in a row (its 'backlog_since' field).
+-- again as long after as it has been behind (at least ARGV[6], at most ARGV[2] seconds), for at
+-- most ARGV[5] seconds in a row (its 'backlog_since' field).
 -- A run whose lease is still held (a live execution) is skipped and looked at again when the
 -- lease would expire (at most ARGV[2] later): the poller wakes when an entry is due, which for
 -- an execution is the instant its lease runs out.
@@ -32,7 +33,9 @@ for _, id in ipairs(ids) do
     local behind = out_already and backlogged[f[3] or '']
     if behind and (not f[5] or now - tonumber(f[5]) < cap) then
       if not f[5] then redis.call('HSET', run, 'backlog_since', ARGV[1]) end
-      redis.call('ZADD', KEYS[1], now + tonumber(ARGV[6]), id)
+      -- look again soon while the backlog is young, at most every ARGV[2] once it lasts
+      local waited = now - tonumber(f[5] or ARGV[1])
+      redis.call('ZADD', KEYS[1], now + math.min(base, math.max(tonumber(ARGV[6]), waited)), id)
     else
       redis.call('HDEL', run, 'backlog_since')
       local n = redis.call('HINCRBY', run, 'claims', 1)
