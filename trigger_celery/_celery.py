@@ -8,8 +8,10 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+import redis
 from celery import Celery, Task, bootsteps, signals
 from celery.exceptions import InvalidTaskError, WorkerShutdown
 from kombu import Exchange, Queue
@@ -157,10 +159,72 @@ def make_celery(name: str, settings: Settings) -> Celery:
     return app
 
 
+def consumed_queues(worker: Any) -> list[str]:
+    """Names of the queues a worker consumes now (its task consumer's, else what ``-Q``
+    selected, else every queue the app declares)."""
+    consumer = getattr(getattr(worker, "consumer", None), "task_consumer", None)
+    if consumer is not None and getattr(consumer, "queues", None):
+        return [q.name for q in consumer.queues]
+    return list(worker.app.amqp.queues.consume_from)
+
+
+#: Shortest pause of the poller between two rounds, in seconds.
+MIN_POLL_PAUSE_S = 0.005
+#: Most runs one poller round claims; a full batch makes the next round start at once.
+CLAIM_BATCH = 200
+
+
+class BrokerQueues:
+    """Which of the broker's queues hold messages, read directly when the broker is Redis (a
+    queue is a list named after it); with another broker nothing is known.
+
+    Parameters:
+        broker_url: the Celery broker's URL.
+    """
+
+    def __init__(self, broker_url: str):
+        self.redis: redis.Redis | None = None
+        if broker_url.split("://", 1)[0] in ("redis", "rediss", "unix"):
+            self.redis = redis.Redis.from_url(broker_url, socket_keepalive=True,
+                                              health_check_interval=10)
+
+    def backlogged(self, names: Iterable[str]) -> list[str]:
+        """The queues among ``names`` with messages waiting (not yet taken by a worker)."""
+        if self.redis is None:
+            return []
+        names = sorted(set(names))
+        pipe = self.redis.pipeline(transaction=False)
+        for name in names:
+            pipe.llen(name)
+        return [n for n, length in zip(names, pipe.execute(), strict=True) if length]
+
+
+def send_due(client: TriggerClient, backlogged: Iterable[str] = (), *,
+             recover: bool = True) -> float:
+    """Send a message for each run whose schedule entry is due (a run whose message already
+    waits on one of the ``backlogged`` queues is not sent again); returns how long the poller
+    may sleep, in seconds: until the next entry is due, at most ``poll_interval_s`` (another
+    worker may add an earlier one meanwhile), 0 after a full batch. Waking at the next due
+    entry, rather than every ``poll_interval_s``, is what lets wake-ups ride no ETA message.
+    ``recover=False``: leave runs whose execution lost its lease (see :meth:`Store.claim_due`)."""
+    claimed = client.store.claim_due(CLAIM_BATCH, recover=recover, backlogged=backlogged)
+    for run_id, seq, job_id, queue in claimed:
+        client.executor.send_run(run_id, seq, job_id=job_id, queue=queue)
+    if len(claimed) >= CLAIM_BATCH:
+        return 0.0
+    poll = client.settings.poll_interval_s
+    nxt = client.store.next_due_s()
+    if nxt is None:
+        return poll
+    return min(poll, max(MIN_POLL_PAUSE_S, nxt - time.time()))
+
+
 class WakeupPoller(bootsteps.StartStopStep):  # type: ignore[misc]
-    """Worker bootstep: a thread that, every ``poll_interval_s``, sends a message for each run
-    whose schedule entry is due (a wait or retry beyond the ETA window, a lost message, or an
-    execution whose lease expired because its worker died), and publishes the job registry."""
+    """Worker bootstep: a thread that sends a message for each run whose schedule entry is due
+    (a wait or retry, a lost message, or an execution whose lease expired because its worker
+    died) as soon as it is due (:func:`send_due`; at least every ``poll_interval_s``), records
+    the queues this worker consumes (``Store.mark_consuming``, every ``poll_interval_s``), and
+    publishes the job registry."""
 
     requires = {"celery.worker.components:Timer"}
 
@@ -188,14 +252,14 @@ class WakeupPoller(bootsteps.StartStopStep):  # type: ignore[misc]
             client.publish_jobs()
         except Exception:
             logger.warning("could not publish the job registry yet", exc_info=True)
-        self._thread = threading.Thread(target=self._loop, args=(client,), name="tc-poller",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._loop, args=(client, worker),
+                                        name="tc-poller", daemon=True)
         self._thread.start()
 
     def stop(self, worker: Any) -> None:
         self._stop.set()
 
-    def _loop(self, client: TriggerClient) -> None:
+    def _loop(self, client: TriggerClient, worker: Any) -> None:
         published = False
         # Runs left EXECUTING without a lease are recovered only once this poller has reached
         # the store for a full lease without a break: after an outage, a live execution whose
@@ -203,18 +267,28 @@ class WakeupPoller(bootsteps.StartStopStep):  # type: ignore[misc]
         # starts a second execution.
         connected_since: float | None = None
         outage = OutageLog(logger, "wake-up poller", client.settings.poll_interval_s)
-        while not self._stop.wait(client.settings.poll_interval_s):
+        marked = 0.0
+        broker: BrokerQueues | None = None
+        pause = client.settings.poll_interval_s
+        while not self._stop.wait(pause):
+            pause = client.settings.poll_interval_s
             try:
                 if not self._policy_checked:
                     self._check_policy_late(client)
                 if not published:
                     client.publish_jobs()
                     published = True
+                if time.time() - marked >= client.settings.poll_interval_s:
+                    marked = time.time()
+                    client.store.mark_consuming(consumed_queues(worker), marked,
+                                                3 * client.settings.poll_interval_s)
+                if broker is None:
+                    broker = BrokerQueues(client.settings.effective_broker_url)
                 now = time.monotonic()
                 recover = connected_since is not None and (
                     now - connected_since >= client.settings.lease_s)
-                for run_id, seq, job_id, queue in client.store.claim_due(recover=recover):
-                    client.executor.send_run(run_id, seq, job_id=job_id, queue=queue)
+                queues = {client.settings.runs_queue, *consumed_queues(worker)}
+                pause = send_due(client, broker.backlogged(queues), recover=recover)
                 if connected_since is None:
                     connected_since = now
             except Exception as exc:  # Redis or the broker away: one line, try again next round
@@ -222,7 +296,6 @@ class WakeupPoller(bootsteps.StartStopStep):  # type: ignore[misc]
                 outage.failed(exc)
             else:
                 outage.ok()
-
 
     def _store_refused(self, client: TriggerClient) -> bool:
         """Check the store's eviction policy (:mod:`trigger_celery._eviction`); True (and one

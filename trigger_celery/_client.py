@@ -342,10 +342,10 @@ class TriggerClient:
 
     def get_run(self, run_id: str) -> Run:
         """The run's record with its tasks and logs. Raises :class:`RunNotFoundError`."""
-        h, tasks, logs = self.store.load_run(run_id)
+        h, tasks, logs, starts = self.store.load_run(run_id)
         if not h:
             raise RunNotFoundError(f"no run {run_id!r} (never created, or expired)")
-        return Run.from_redis(h, tasks, logs)
+        return Run.from_redis(h, tasks, logs, starts)
 
     def list_runs(self, *, job_id: str | None = None, status: str | None = None,
                   limit: int = 50) -> list[Run]:

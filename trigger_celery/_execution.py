@@ -343,7 +343,7 @@ class Executor:
         in_window = (s.message and s.wake_at is not None
                      and s.wake_at - now <= self.settings.eta_window_s)
         if s.wake_at is None:
-            due = now + self.settings.dispatch_check_s
+            due = s.check_at if s.check_at is not None else now + self.settings.dispatch_check_s
         else:
             due = s.wake_at + grace if in_window or not s.message else s.wake_at
         rec_json = dumps(s.rec) if s.rec is not None else ""
@@ -443,7 +443,9 @@ class Executor:
             self._settle(run_id, idem, token, dumps(rec), True)
             return "failed"
         in_window = d.retry_at - now <= self.settings.eta_window_s
-        rec["dispatched_at"] = d.retry_at
+        # the next attempt's message is due at retry_at: the run checks on it from then on
+        rec["dispatched_at"] = rec["queued_at"] = d.retry_at
+        rec["resends"] = 0
         if not in_window:
             rec["resend_by_run"] = True  # the run wakes at retry_at and dispatches it
         # wake the run: it records when it is due next (retry_at) instead of polling the task

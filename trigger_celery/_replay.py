@@ -21,7 +21,7 @@ import json
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 from trigger_celery import _metrics
 from trigger_celery._determinism import ReplayGuard, params_hash
@@ -37,7 +37,7 @@ from trigger_celery._errors import (
 from trigger_celery._io import IO, call_with
 from trigger_celery._keys import idempotency_key
 from trigger_celery._policy import decide, record_attempt_failure, resolve
-from trigger_celery._retry import RetryOptions
+from trigger_celery._retry import RetryOptions, resend_backoff_s
 from trigger_celery._states import (
     COMPLETED,
     PENDING,
@@ -95,11 +95,12 @@ class Suspension(Suspend):
     ``wake_at``, the run only checks on it a grace period later)."""
 
     def __init__(self, wake_at: float | None, reason: str, idem: str,
-                 rec: TaskRecord | None, message: bool = True):
+                 rec: TaskRecord | None, message: bool = True, check_at: float | None = None):
         super().__init__(wake_at, reason)
         self.idem = idem
         self.rec = rec
         self.message = message
+        self.check_at = check_at
 
 
 
@@ -146,8 +147,12 @@ class RunExecution:
 
     # -- writes, fenced by the lease token ---------------------------------------------------
 
-    def checkpoint(self, idem: str, rec: TaskRecord, output_json: str | None = None) -> None:
+    def checkpoint(self, idem: str, rec: TaskRecord, output_json: str | None = None, *,
+                   expect_attempts: int | None = None) -> bool:
         """Store task record ``rec`` (with ``output_json`` spliced in, when given).
+
+        ``expect_attempts``: store only while the stored record is unsettled at that many
+        attempts; returns False (nothing stored) when a worker settled it meanwhile.
 
         Raises:
             LeaseLost: another execution took the run over; nothing was written.
@@ -158,23 +163,29 @@ class RunExecution:
         else:  # splice the already-encoded output in, instead of encoding it twice
             rec.pop("output", None)
             text = dumps(rec)[:-1] + ',"output":' + output_json + "}"
-        outcome = self.write(lambda: self.store.checkpoint(self.run_id, self.token, idem, text))
+        outcome = self.write(lambda: self.store.checkpoint(
+            self.run_id, self.token, idem, text, expect_attempts=expect_attempts))
         if outcome == "lost":
             raise LeaseLost(self.run_id)
         if outcome == "canceled":
             raise RunCanceled(self.run_id)
+        if outcome == "moved":
+            return False
         self.tasks[idem] = text
         self.recovering = False  # past the point where the lost execution could have been
+        return True
 
     def suspend(self, wake_at: float | None, reason: str, idem: str = "",
-                rec: TaskRecord | None = None, *, message: bool = True) -> None:
+                rec: TaskRecord | None = None, *, message: bool = True,
+                check_at: float | None = None) -> NoReturn:
         """Raise :class:`Suspend`; the executor writes ``rec`` with the suspension.
 
         ``wake_at`` (epoch seconds) is when the run is due; ``None``: when a dispatched task wakes
-        it (checked after ``dispatch_check_s``). ``message=False``: something else (a task's own
-        retry message) is due at ``wake_at``; the run only checks on it a grace period later.
+        it, checked at ``check_at`` (epoch seconds; default ``dispatch_check_s`` from now).
+        ``message=False``: something else (a task's own retry message) is due at ``wake_at``;
+        the run only checks on it a grace period later.
         """
-        raise Suspension(wake_at, reason, idem, rec, message)
+        raise Suspension(wake_at, reason, idem, rec, message, check_at)
 
     def log(self, level: str, message: str, data: dict[str, Any]) -> None:
         """``io.logger``: store a log line unless an earlier execution did (replay)."""
@@ -369,7 +380,7 @@ class RunExecution:
             if rec["status"] in TASK_READY_STATES:
                 return self._replayed(key, rec)
         now = time.time()
-        check = self.settings.dispatch_check_s
+        reason = f"waiting for {full} {key!r}"
         if rec is None:
             call = model.model_dump(mode="json", exclude_unset=True)
             rec = {
@@ -378,11 +389,11 @@ class RunExecution:
                 "icon": integ.icon, "status": PENDING, "attempts": 0, "params_hash": phash,
                 "params": _redact(call, op.redact), "call": call,
                 "properties": op.display_properties(model), "connection": integ.connection_key,
-                "queue": integ.queue, "created_at": now, "dispatched_at": now,
+                "queue": integ.queue, "created_at": now, "dispatched_at": now, "queued_at": now,
             }
             self.checkpoint(idem, rec)
             self.send_task(integ, qname, idem, 1, rec)
-            self.suspend(None, f"waiting for {full} {key!r}")
+            self.suspend(None, reason, check_at=now + self.settings.dispatch_check_s)
         retry_at = rec.get("retry_at")
         if rec["status"] == WAITING and retry_at:
             if retry_at > now:
@@ -391,19 +402,67 @@ class RunExecution:
                 why = f"the {rec['rate_limit']}" if rec.get("rate_limited_until") else "retry"
                 self.suspend(retry_at, f"{why} of {full} {key!r}",
                              message=bool(rec.get("resend_by_run")))
-            if rec.get("resend_by_run") or now - retry_at > self.grace_s:
-                self._redispatch(integ, qname, idem, rec, now)
-        elif now - float(rec.get("dispatched_at", 0)) > check:
-            self._redispatch(integ, qname, idem, rec, now)  # its message may be lost
-        self.suspend(None, f"waiting for {full} {key!r}")
+            if rec.get("resend_by_run"):
+                self._redispatch(integ, qname, idem, rec, now, reason, lost=False)
+                self.suspend(None, reason, check_at=now + self.settings.dispatch_check_s)
+        self._check_dispatched(integ, qname, idem, rec, now, reason)
+
+    def _check_dispatched(self, integ: Integration, qname: str, idem: str, rec: TaskRecord,
+                          now: float, reason: str) -> NoReturn:
+        """Check on the current attempt's message (sent at ``rec["dispatched_at"]``, epoch
+        seconds), then suspend until the next check; a completed attempt wakes the run sooner.
+
+        The message is sent again only when presumed lost: the attempt started on a worker that
+        died (started, no task lease, not settled), or no worker started it within
+        ``dispatch_check_s * 2 ** resends`` (capped at ``resend_max_s``) though a worker
+        consumed its queue. A message on a queue that no worker consumed since it was sent is
+        known to be queued: it is not sent again, and the run looks again after as long as it
+        has waited so far (doubling, capped), so the queue holds one message per waiting task.
+        """
+        settings = self.settings
+        check = settings.dispatch_check_s
+        sent = float(rec.get("dispatched_at", 0))
+        backoff = resend_backoff_s(check, int(rec.get("resends", 0)), settings.resend_max_s)
+        if now - sent < backoff:
+            self.suspend(None, reason, check_at=sent + backoff)
+        attempt = int(rec["attempts"]) + 1
+        state = self.store.dispatch_state(self.run_id, idem, attempt, integ.queue)
+        if state.running:  # a worker runs it now: its settle wakes the run
+            self.suspend(None, reason, check_at=now + check)
+        # a consumer alive at any moment after the send heartbeats at most one poll later
+        consumed = (state.consumer_seen_s is not None
+                    and state.consumer_seen_s >= sent - 2 * settings.poll_interval_s)
+        if not state.starts:
+            if not consumed:  # known queued: nobody could have taken it
+                later = min(max(check, now - sent), max(settings.resend_max_s, check))
+                self.suspend(None, f"{reason}: waiting for a worker on queue {integ.queue}",
+                             check_at=now + later)
+            # a worker that appeared after the send gets the whole backoff to take it
+            since = max(sent, state.consumer_since_s or 0.0)
+            if now - since < backoff:
+                self.suspend(None, reason, check_at=since + backoff)
+        self._redispatch(integ, qname, idem, rec, now, reason, lost=True)
+        self.suspend(None, reason, check_at=now + resend_backoff_s(
+            check, int(rec["resends"]), settings.resend_max_s))
 
     def _redispatch(self, integ: Integration, qname: str, idem: str, rec: TaskRecord,
-                    now: float) -> None:
+                    now: float, reason: str, *, lost: bool) -> None:
+        """Send the current attempt's message: a new attempt (``lost=False``: its first message
+        is due now) or again, the last one presumed lost (``lost=True``: counted in
+        ``resends``). The record is written only if no worker settled the attempt since this
+        execution loaded it; if one did, nothing is sent and the run runs again at once (the
+        settle marked it ``wake_pending``)."""
+        settled_at = int(rec["attempts"])
+        if lost:
+            rec["resends"] = int(rec.get("resends", 0)) + 1
+        else:
+            rec["resends"] = 0
+            rec["queued_at"] = now
         rec["dispatched_at"] = now
         rec.pop("resend_by_run", None)
-        self.checkpoint(idem, rec)
+        if not self.checkpoint(idem, rec, expect_attempts=settled_at):
+            self.suspend(None, reason, check_at=now)
         self.send_task(integ, qname, idem, int(rec["attempts"]) + 1, rec)
-
 
 
 def _redact(params: Any, paths: list[str] | tuple[str, ...] | None) -> Any:

@@ -88,3 +88,17 @@ class OnErrorResult:
     retry_at: datetime | None = None
     error: BaseException | None = None
     skip_retrying: bool = False
+
+
+def resend_backoff_s(base_s: float, resends: int, cap_s: float) -> float:
+    """Seconds to wait for a message before presuming it lost and sending it again.
+
+    Parameters:
+        base_s: the first wait, in seconds (``dispatch_check_s`` for a dispatched task).
+        resends: how many times the message was sent again already.
+        cap_s: the longest wait, in seconds (``resend_max_s``; never below ``base_s``).
+
+    Returns ``base_s * 2 ** resends`` seconds, capped: a message that keeps going missing is
+    re-sent ``log2(cap_s / base_s)`` times, then once per ``cap_s``.
+    """
+    return min(base_s * 2.0 ** min(resends, 32), max(cap_s, base_s))

@@ -66,6 +66,12 @@ class Task(BaseModel):
     rate_limited_until: float | None = None
     rate_limit: str | None = None
     rate_limit_waits: int = 0
+    #: Dispatched tasks: when the current attempt's message was first due on ``queue`` (epoch
+    #: seconds); how many times that message was sent again, presumed lost; whether a worker
+    #: started the current attempt.
+    queued_at: float | None = None
+    resends: int = 0
+    started: bool = False
 
 
 class LogEntry(BaseModel):
@@ -116,7 +122,10 @@ class Run(BaseModel):
         raise KeyError(key)
 
     @classmethod
-    def from_redis(cls, h: dict[str, str], tasks: dict[str, str], logs: list[str]) -> Run:
+    def from_redis(cls, h: dict[str, str], tasks: dict[str, str], logs: list[str],
+                   starts: dict[str, str] | None = None) -> Run:
+        """A run from its Redis hashes; ``starts`` (``"<idem>:<attempt>"`` -> count) tells
+        which dispatched attempts a worker started."""
         def num(k: str) -> float | None:
             v = h.get(k)
             return float(v) if v not in (None, "") else None
@@ -132,6 +141,9 @@ class Run(BaseModel):
 
         recs = sorted((read_task(idem, raw) for idem, raw in tasks.items()),
                       key=lambda t: t.created_at or 0)
+        for t in recs:
+            if t.kind == "dispatched" and starts:
+                t.started = f"{t.idem}:{t.attempts + 1}" in starts
         finished = h["status"] in RUN_READY_STATES
         running = h.get("running_task")
         if running and h["status"] == EXECUTING:  # an inline callback in flight (LeaseKeeper)

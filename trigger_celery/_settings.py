@@ -50,12 +50,20 @@ class Settings(BaseSettings):
         visibility_timeout_s: the Redis broker's redelivery window; set on the Celery app in all
             three places Celery reads it. Waits and retries longer than
             ``eta_window_s`` never ride on an ETA message.
-        eta_window_s: longest delay sent as a Celery ETA/countdown message; longer ones are kept
-            as a wake-up in Redis and sent when due. Must stay well under the redelivery window.
+        eta_window_s: longest delay sent as a Celery ETA/countdown message as well as kept as a
+            wake-up in Redis. Default 0: no wait or retry rides on an ETA message; each worker's
+            poller sends wake-ups when due (within milliseconds). An ETA message is held
+            unacknowledged in a worker, and once ``worker_eta_task_limit`` are held that worker
+            takes no new message until one is due. Must stay well under the redelivery window.
         lease_s: how long a run execution's lease lasts without renewal (renewed every third).
-        poll_interval_s: how often each worker sends due wake-ups and recovers expired leases.
-        dispatch_check_s: how long a run waits on a dispatched task before it checks on it and
-            sends its message again (the task itself ignores duplicates).
+        poll_interval_s: longest pause of each worker's poller, which sends due wake-ups (it
+            sleeps until the next one is due, at most this long) and recovers expired leases.
+        dispatch_check_s: how long a run waits on a dispatched task before it checks on it. Its
+            message is sent again only when presumed lost: the attempt started on a worker that
+            died, or no worker started it though one consumed its queue; each re-send doubles
+            the wait before the next (up to ``resend_max_s``). A message on a queue that no
+            worker consumed since it was sent is known to be queued and never sent again.
+        resend_max_s: longest pause between two re-sends of a message presumed lost.
         run_retention_s: how long a finished run's records stay (7 days).
         idempotency_retention_s: how long trigger idempotency keys and event ids are remembered
             (7 days: GitHub lets a webhook delivery be redelivered for 3 days). A run is never
@@ -86,10 +94,11 @@ class Settings(BaseSettings):
     key_prefix: str = Field(default="tc", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
     runs_queue: str = "trigger-celery"
     visibility_timeout_s: float = Field(default=3600.0, gt=0)
-    eta_window_s: float = Field(default=600.0, ge=0)
+    eta_window_s: float = Field(default=0.0, ge=0)
     lease_s: float = Field(default=30.0, gt=0)
     poll_interval_s: float = Field(default=2.0, gt=0)
     dispatch_check_s: float = Field(default=30.0, gt=0)
+    resend_max_s: float = Field(default=600.0, gt=0)
     run_retention_s: int = Field(default=7 * 24 * 3600, gt=0)
     idempotency_retention_s: int = Field(default=7 * 24 * 3600, gt=0)
     max_output_bytes: int = Field(default=1024 * 1024, gt=0)

@@ -117,6 +117,10 @@ class TaskRecord(TypedDict, total=False):
     rate_limited_until: float
     rate_limit_waits: int
     rate_limit_detail: str
+    #: a dispatched attempt's message: when it was first due on its queue (epoch s) and how
+    #: many times it was sent again, presumed lost
+    queued_at: float
+    resends: int
 
 
 class RunFields(TypedDict, total=False):

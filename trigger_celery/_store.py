@@ -5,7 +5,9 @@ live in one slot)::
 
     P:run:{run_id}                hash    id, job_id, job_version, status, payload, output, error,
                                           created_at, started_at, finished_at, updated_at, seq,
-                                          executions, wake_at, wait_reason, logs_dropped, ...
+                                          executions, wake_at, wait_reason, logs_dropped, claims
+                                          (poller sends since the last execution began),
+                                          backlog_since (its message waits behind others), ...
     P:run:{run_id}:tasks          hash    idempotency key -> task record (JSON)
     P:run:{run_id}:logs           list    log entries (JSON), at most ``max_log_entries``
     P:run:{run_id}:lease          string  token of the execution holding the run (PX lease_s)
@@ -23,6 +25,10 @@ live in one slot)::
                                           left on a connection (PXAT that time)
     P:ratelimit:{owner}:<scope>:<limit>/<period>:log    zset  call -> epoch s (sliding window)
     P:ratelimit:{owner}:<scope>:<limit>/<period>:queue  zset  waiting call -> hint (epoch s)
+    P:consumers                   hash    queue name -> epoch seconds a live worker last said it
+                                          consumes that queue (every poller round)
+    P:consumers:since             hash    queue name -> epoch seconds its current unbroken spell
+                                          of consumption began
 
 TTLs: finished runs keep ``run_retention_s`` (7 days); trigger keys and event ids
 ``idempotency_retention_s`` (7 days); runs that have not finished never expire. Creating a run
@@ -41,6 +47,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from importlib import resources
 from typing import Any, Literal, NamedTuple, cast
 
@@ -162,6 +169,24 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, redis.ResponseError) and str(exc).startswith(_TRANSIENT_REPLIES)
 
 
+class DispatchState(NamedTuple):
+    """What a run knows of a dispatched attempt's message when it checks on it.
+
+    Attributes:
+        starts: how many times a worker started this attempt (``task_start.lua``; 0: its
+            message was never received).
+        running: a worker holds the attempt's task lease now.
+        consumer_seen_s: epoch seconds a live worker last reported consuming the task's
+            queue (``None``: never).
+        consumer_since_s: epoch seconds the queue's current spell of consumption began.
+    """
+
+    starts: int
+    running: bool
+    consumer_seen_s: float | None
+    consumer_since_s: float | None
+
+
 class Store:
     """Redis access for runs, tasks, leases, the schedule and idempotency records.
 
@@ -187,6 +212,8 @@ class Store:
         self.schedule_key = f"{self.prefix}:schedule"
         self.runs_key = f"{self.prefix}:runs"
         self.jobs_key = f"{self.prefix}:jobs"
+        self.consumers_key = f"{self.prefix}:consumers"
+        self.consumers_since_key = f"{self.prefix}:consumers:since"
         lua = resources.files("trigger_celery") / "lua"
         self._scripts = {
             name: self.redis.register_script((lua / f"{name}.lua").read_text())
@@ -280,15 +307,19 @@ class Store:
         """The run's hash (every value a string); ``{}`` when there is no such run."""
         return self.redis.hgetall(self.run_key(run_id))  # type: ignore[return-value]
 
-    def load_run(self, run_id: str) -> tuple[dict[str, str], dict[str, str], list[str]]:
-        """(run hash, tasks hash, log entries) in one round trip."""
+    def load_run(
+        self, run_id: str
+    ) -> tuple[dict[str, str], dict[str, str], list[str], dict[str, str]]:
+        """(run hash, tasks hash, log entries, dispatched attempt starts) in one round trip;
+        the starts map ``"<idem>:<attempt>"`` to how many times a worker started it."""
         run, tasks, logs, _ = self.run_keys(run_id)
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(run)
         pipe.hgetall(tasks)
         pipe.lrange(logs, 0, -1)
-        r, t, lg = pipe.execute()
-        return r, t, lg
+        pipe.hgetall(self.task_starts_key(run_id))
+        r, t, lg, st = pipe.execute()
+        return r, t, lg, st
 
     def cancel(self, run_id: str) -> str:
         """Cancel a run that has not finished (``cancel.lua``); an execution in progress stops at
@@ -384,18 +415,62 @@ class Store:
         self.redis.set(self.ratelimit_closed_key(owner), repr(until_s),
                        pxat=int(until_s * 1000) + 1)
 
+    # -- dispatched messages -----------------------------------------------------------------
+
+    def mark_consuming(self, queues: Iterable[str], now_s: float, gap_s: float) -> None:
+        """Record that a live worker consumes ``queues`` (at epoch seconds ``now_s``), so a run
+        can tell a message nobody could have taken (known queued) from one a worker may
+        have lost. A queue nobody reported for ``gap_s`` seconds starts a new spell of
+        consumption (``P:consumers:since``)."""
+        names = sorted(set(queues))
+        if not names:
+            return
+        last = cast("list[str | None]", self.redis.hmget(self.consumers_key, names))
+        fresh = [n for n, seen in zip(names, last, strict=True)
+                 if seen is None or now_s - float(seen) > gap_s]
+        pipe = self.redis.pipeline(transaction=False)
+        if fresh:
+            pipe.hset(self.consumers_since_key, mapping=dict.fromkeys(fresh, now_s))
+        pipe.hset(self.consumers_key, mapping=dict.fromkeys(names, now_s))
+        pipe.execute()
+
+    def dispatch_state(self, run_id: str, idem: str, attempt: int, queue: str) -> DispatchState:
+        """Whether dispatched attempt ``attempt`` of task ``idem`` started or runs now, and when
+        a worker last consumed ``queue``; one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hget(self.task_starts_key(run_id), f"{idem}:{attempt}")
+        pipe.exists(self.task_lease_key(run_id, idem))
+        pipe.hget(self.consumers_key, queue)
+        pipe.hget(self.consumers_since_key, queue)
+        starts, running, seen, since = pipe.execute()
+        return DispatchState(int(starts or 0), bool(running), float(seen) if seen else None,
+                             float(since) if since else None)
+
     # -- poller ------------------------------------------------------------------------------
 
-    def claim_due(self, limit: int = 200, *, recover: bool = True) -> list[DueRun]:
-        """At most ``limit`` runs due for a message now (``claim_due.lua``); each schedule entry
-        is pushed back by :attr:`grace_s`, so a lost message is sent again. ``recover=False``
-        leaves runs whose execution lost its lease (still EXECUTING) alone."""
+    def claim_due(self, limit: int = 200, *, recover: bool = True,
+                  backlogged: Iterable[str] = ()) -> list[DueRun]:
+        """At most ``limit`` runs due for a message now (``claim_due.lua``). Each claimed entry
+        is pushed back so a lost message is sent again: by ``grace_s * 2 ** (n - 1)`` seconds
+        for the n-th claim since the run's last execution began, capped at ``resend_max_s``. A
+        run whose message is already out on one of the ``backlogged`` queues (not empty: it
+        waits behind others there) is not claimed but looked at again as long after as it has
+        been behind (from ``poll_interval_s`` up to ``grace_s``), for at most ``resend_max_s`` in
+        a row. ``recover=False`` leaves runs whose execution lost its lease (still EXECUTING)
+        alone."""
         flat = self._script(
             "claim_due", [self.schedule_key],
-            [time.time(), self.grace_s, limit, self.prefix, "1" if recover else "0"],
+            [time.time(), self.grace_s, limit, self.prefix, self.settings.resend_max_s,
+             self.settings.poll_interval_s, "1" if recover else "0", *sorted(set(backlogged))],
         )
         return [DueRun(flat[i], int(flat[i + 1]), flat[i + 2], flat[i + 3])
                 for i in range(0, len(flat), 4)]
+
+    def next_due_s(self) -> float | None:
+        """Epoch seconds of the earliest schedule entry (``None``: the schedule is empty)."""
+        first = cast("list[tuple[str, float]]",
+                     self.redis.zrange(self.schedule_key, 0, 0, withscores=True))
+        return float(first[0][1]) if first else None
 
     def renew(self, lease_key: str, token: str, lease_ms: int, run_id: str = "",
               seq: int = 0) -> int:
@@ -421,13 +496,17 @@ class Store:
             return Acquired(res[0], {}, {})
         return Acquired("ok", _pairs(res[1]), _pairs(res[2]))
 
-    def checkpoint(self, run_id: str, token: str, idem: str,
-                   record_json: str) -> Literal["stored", "lost", "canceled"]:
+    def checkpoint(self, run_id: str, token: str, idem: str, record_json: str, *,
+                   expect_attempts: int | None = None,
+                   ) -> Literal["stored", "lost", "canceled", "moved"]:
         """Store one task record (``checkpoint.lua``). Returns ``stored``, ``lost`` (``token``
-        no longer holds the lease) or ``canceled`` (the run was canceled; nothing written)."""
+        no longer holds the lease), ``canceled`` (the run was canceled; nothing written) or,
+        with ``expect_attempts``, ``moved`` (the stored record settled or is no longer at that
+        many attempts: a worker finished the attempt meanwhile; nothing written)."""
         run, tasks, _, lease = self.run_keys(run_id)
-        res = self._script("checkpoint", [run, tasks, lease], [token, idem, record_json])
-        return "stored" if res == 1 else "canceled" if res == -1 else "lost"
+        expect = "" if expect_attempts is None else str(expect_attempts)
+        res = self._script("checkpoint", [run, tasks, lease], [token, idem, record_json, expect])
+        return {1: "stored", -1: "canceled", -2: "moved"}.get(int(res), "lost")  # type: ignore[return-value]
 
     def suspend(self, run_id: str, token: str, *, wake_at: float | None, reason: str,
                 due_s: float, idem: str = "", record_json: str = "") -> Suspended:

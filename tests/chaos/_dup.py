@@ -50,18 +50,31 @@ def duplicates_run_once(client: Any, ws: Workers, effects: EffectServer, runs: i
     assert all(c == 1 for c in effects.effects.values())
 
 
+def restore_unacked(broker_url: str, visibility_timeout_s: float) -> None:
+    """What a worker on the Redis broker does from time to time (kombu's
+    ``QoS.restore_visible``, here without its throttle): messages unacknowledged for longer than
+    the visibility timeout go back on their queues, and workers receive them again."""
+    from kombu import Connection
+
+    with Connection(broker_url,
+                    transport_options={"visibility_timeout": visibility_timeout_s}) as conn:
+        conn.default_channel.qos.restore_visible(num=100, interval=1)
+
+
 def redelivery_runs_once(client: Any, ws: Workers, effects: EffectServer, *,
-                         force: Any = None, delay: float = 12.0) -> Counter[str]:
+                         force: Any = None, redeliver: Any = None,
+                         delay: float = 12.0) -> Counter[str]:
     """A run execution and a dispatched task that each take ``delay`` seconds, while their
-    messages are redelivered (by the broker, or by ``force()``): one execution, one request."""
+    messages are redelivered (by the broker, ``redeliver()`` making it happen while they run,
+    or by ``force()``): one execution, one request."""
     ws.start(concurrency=2, name="slow-a")
     ws.start(concurrency=2, name="slow-b")
     a = client.trigger("slow-inline", {"tag": "vt-inline", "delay": delay}).id
     b = client.trigger("slow-op", {"tag": "vt-op", "delay": delay}).id
     STATS["runs"] += 2
-    if force is not None:
+    if force is not None or redeliver is not None:
         wait_until(lambda: len(effects.raw) == 2, 20, "both slow requests in flight")
-        force()
+        (force or redeliver)()
     finish_all(client, [a, b], timeout=60 + 2 * delay)
     assert sorted(effects.effects.values()) == [1, 1]  # deduplicated: once each, always
     if force is not None:
@@ -75,8 +88,8 @@ def redelivery_runs_once(client: Any, ws: Workers, effects: EffectServer, *,
         return received_counts(ws)
     assert client.get_run(a).executions == 1
     run_b = client.get_run(b)
-    # the run wakes every dispatch_check_s to check on its slow task and re-sends its message
-    # (a no-op while the attempt holds its lease): the task still ran in one attempt
+    # the run wakes every dispatch_check_s to check on its slow task, and never re-sends its
+    # message while the attempt holds its lease: the task ran in one attempt
     assert run_b.tasks[0].attempts == 1 and not run_b.tasks[0].rerun_after_loss, run_b
     assert run_b.lost_executions == 0
     assert sorted(effects.raw.values()) == [1, 1], effects.raw

@@ -47,6 +47,8 @@ STAT_NAMES = (
     ("terminal_renders", "CLI renders checked inert"),
     ("unreadable_records", "unreadable records shown as such"),
     ("outage_lines", "poller lines for a store outage (2 each)"),
+    ("peak_queue_no_consumer", "peak queue length, no-consumer case"),
+    ("peak_queue_held_wait", "peak queue length, held-wait case"),
 )
 
 
@@ -215,8 +217,10 @@ class Workers:
         self.all: list[Worker] = []
 
     def start(self, *, concurrency: int = 1, name: str = "chaos", wait: bool = True,
-              app: str = "tests.chaos.app", pool: str = "prefork", **env: str) -> Worker:
-        w = Worker(app, {**self.env, **env}, concurrency=concurrency, name=name, pool=pool)
+              app: str = "tests.chaos.app", pool: str = "prefork", queues: str | None = None,
+              **env: str) -> Worker:
+        w = Worker(app, {**self.env, **env}, concurrency=concurrency, name=name, pool=pool,
+                   queues=queues)
         self.all.append(w)
         STATS["worker_restarts"] += 1
         return w.wait_ready() if wait else w

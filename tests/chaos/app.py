@@ -28,6 +28,7 @@ from trigger_celery import (
     interval_trigger,
     invoke_trigger,
 )
+from trigger_celery._keys import idempotency_key
 from trigger_celery.integration import Integration, Namespace, TaskInfo, operation
 
 
@@ -249,6 +250,23 @@ def build(*, sidefx_queue: str | None = None, **settings: Any) -> TriggerClient:
         io.run_task("before", lambda task: post_effect(task.idempotency_key, tag, "before"))
         io.wait("pause", seconds=payload["wait"])
         return io.run_task("after", lambda task: post_effect(task.idempotency_key, tag, "after"))
+
+    @client.define_job(id="settle-race", version="1.0.0", trigger=invoke_trigger(),
+                       integrations=integrations)
+    def settle_race(payload: dict[str, Any], io: Any, ctx: Any) -> Any:
+        """A dispatched task whose attempt a worker settles while the run replays: in its
+        second execution the job runs the queued attempt itself, as another worker would,
+        just before it reaches the task."""
+        if ctx.executions == 2:
+            idem = idempotency_key(ctx.run_id, None, "op")
+            client.executor.execute_operation(sidefx, "effects.post", ctx.run_id, idem, 1)
+        return io.sidefx.effects.post("op", tag=payload["tag"], task="op")
+
+    @client.define_job(id="nap", version="1.0.0", trigger=invoke_trigger())
+    def nap(payload: dict[str, Any], io: Any, ctx: Any) -> Any:
+        """A wait of ``payload["wait"]`` seconds, then a trivial inline task."""
+        io.wait("nap", seconds=payload["wait"])
+        return io.run_task("after", lambda: payload["tag"])
 
     @client.define_job(id="every-2-days", version="1.0.0", trigger=interval_trigger(2 * 86400))
     def every_2_days(payload: dict[str, Any], io: Any, ctx: Any) -> Any:

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from tests.chaos._dup import duplicates_run_once, redelivery_runs_once
+import time
+
+from tests.chaos._dup import duplicates_run_once, redelivery_runs_once, restore_unacked
 from tests.chaos.conftest import make_client
 
 
@@ -17,7 +19,11 @@ def test_redelivery_after_visibility_timeout_does_not_execute_twice(clean, effec
     store, broker = clean.url(0), clean.url(1)
     env = {"TRIGGER_CELERY_VISIBILITY_TIMEOUT_S": "3", "TRIGGER_CELERY_ETA_WINDOW_S": "1"}
     client = make_client(store, broker, visibility_timeout_s=3, eta_window_s=1)
+    def redeliver() -> None:  # past the visibility timeout, while both still run
+        time.sleep(4)
+        restore_unacked(broker, 3)
+
     received = redelivery_runs_once(client, workers_for(store, broker, effects.url, **env),
-                                    effects)
+                                    effects, redeliver=redeliver)
     # the broker did redeliver: some message was received more than once
     assert max(received.values()) >= 2, received

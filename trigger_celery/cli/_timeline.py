@@ -110,6 +110,25 @@ def _wait_detail(t: Task) -> str:
     return head
 
 
+def _dispatch_detail(t: Task, now: float | None = None) -> str | None:
+    """Where a dispatched task's current attempt is: waiting on its queue for a worker (how long,
+    how often its message was re-sent) or running on one; ``None`` when no attempt is out."""
+    if t.kind != "dispatched" or t.status not in (PENDING, WAITING):
+        return None
+    now = time.time() if now is None else now
+    if t.status == WAITING and t.retry_at and t.retry_at > now:
+        return None  # the next attempt is not due yet (shown as a retry)
+    if t.started:
+        return f"[cyan]attempt {t.attempts + 1} running on a worker[/]"
+    since = t.queued_at or t.created_at
+    text = f"[yellow]waiting for a worker on queue {_safe(t.queue or '?')}"
+    if since is not None:
+        text += f" since {_when(since)} UTC ({_relative(since, now)})"
+    if t.resends:
+        text += f" · message re-sent {t.resends} time{'s' if t.resends != 1 else ''}"
+    return text + "[/]"
+
+
 def _add_task_details(node: Tree, t: Task) -> None:
     if t.properties:
         props = ", ".join(f"{p.get('label')}: {p.get('text')}" for p in t.properties)
@@ -132,8 +151,11 @@ def _add_task_details(node: Tree, t: Task) -> None:
     if t.rate_limit_waits:
         node.add(f"[dim]waited {t.rate_limit_waits} time{'s' if t.rate_limit_waits != 1 else ''}"
                  f" for the {_safe(t.rate_limit or 'rate limit')} (no attempt used)[/]")
+    dispatch = _dispatch_detail(t)
     if t.status == WAITING and t.rate_limited_until:
         node.add(f"[yellow]{_rate_limit_wait(t)}[/]")
+    elif dispatch is not None:
+        node.add(dispatch)
     elif t.kind != "wait" and t.status == WAITING and t.retry_at:
         reason = "deferred by on_error" if t.deferrals else "retry"
         node.add(f"[yellow]{reason}: next attempt at {_when(t.retry_at)} UTC "

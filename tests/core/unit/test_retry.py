@@ -9,6 +9,7 @@ import pytest
 from trigger_celery import NonRetriableError, OnErrorResult, RetryAfterError, RetryOptions, retry
 from trigger_celery._keys import idempotency_key
 from trigger_celery._policy import decide
+from trigger_celery._retry import resend_backoff_s
 from trigger_celery._settings import Settings
 
 
@@ -89,3 +90,9 @@ def test_deferrals_do_not_use_up_the_retry_limit():
     # 3 executions, 2 of them deferred by a hook: one policy retry is still left
     d = _decide(RuntimeError("x"), rec={"attempts": 3, "deferrals": 2}, retry_opts=opts)
     assert d.retry_at is not None and not d.deferral
+
+
+def test_resend_backoff_doubles_from_the_check_interval_up_to_the_cap():
+    assert [resend_backoff_s(30, n, 600) for n in range(7)] == [30, 60, 120, 240, 480, 600, 600]
+    assert resend_backoff_s(30, 10_000, 600) == 600  # no overflow however many re-sends
+    assert resend_backoff_s(30, 0, 10) == 30  # a cap below the first wait never shortens it
