@@ -70,12 +70,11 @@ def test_a_checkpoint_waits_for_the_replica_and_is_retried_in_place(pair) -> Non
     try:
         _freeze(replica, seconds=4.0)  # longer than the lease: renewals keep it
         started = time.monotonic()
-        res = executor.write(lease, lambda: store.script("checkpoint", [run, tasks, lease],
-                                                         [token, "idem-1", '{"k":"v"}']))
+        res = executor.write(lease, lambda: store.checkpoint("r1", token, "idem-1", '{"k":"v"}'))
         waited = time.monotonic() - started
     finally:
         executor.leases.release(lease)
-    assert res == 1
+    assert res == "stored"
     assert 3.5 <= waited < 8, waited   # done only once the replica answered again
     # returned only once the replica had it
     assert replica.client().hget(tasks, "idem-1") == '{"k":"v"}'

@@ -114,8 +114,8 @@ def test_what_a_failover_loses_depends_on_min_replicas_ack(cluster, acks: int) -
     outcome: dict[str, Any] = {}
 
     def checkpoint() -> None:
-        outcome["res"] = executor.write(lease, lambda: store.script(
-            "checkpoint", [run, tasks, lease], [token, "idem-1", '{"status":"COMPLETED"}']))
+        outcome["res"] = executor.write(lease, lambda: store.checkpoint(
+            "r1", token, "idem-1", '{"status":"COMPLETED"}'))
         outcome["at"] = time.monotonic()
 
     for r in cluster.replicas:
@@ -134,7 +134,7 @@ def test_what_a_failover_loses_depends_on_min_replicas_ack(cluster, acks: int) -
     STATS["failovers"] += 1
     writer.join(60)
     executor.leases.release(lease)
-    assert outcome["res"] == 1
+    assert outcome["res"] == "stored"
     kept = new.client().hget(tasks, "idem-1")
     if acks == 0:
         # the master said done; the replica that took over never had it
