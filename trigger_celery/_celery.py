@@ -202,6 +202,9 @@ class WakeupPoller(bootsteps.StartStopStep):  # type: ignore[misc]
                     now - connected_since >= client.settings.lease_s)
                 for run_id, seq, job_id, queue in client.store.claim_due(recover=recover):
                     client.executor.send_run(run_id, seq, job_id=job_id, queue=queue)
+                for run_id, seq, job_id, queue in (client.store.slots.sweep(time.time())
+                                                   if recover else []):
+                    client.executor.send_run(run_id, seq, job_id=job_id, queue=queue)
                 if connected_since is None:
                     connected_since = now
             except Exception as exc:  # Redis or the broker away: one line, try again next round

@@ -15,6 +15,7 @@ from celery.schedules import crontab
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
+from trigger_celery._concurrency import Concurrency, check_concurrency
 from trigger_celery._errors import ConfigurationError, ValidationError
 from trigger_celery._validation import describe_errors
 
@@ -179,6 +180,8 @@ class Job:
     run: Callable[..., Any]
     integrations: dict[str, Any] = field(default_factory=dict)
     enabled: bool = True
+    #: at most ``limit`` runs (per key) execute at once (:mod:`trigger_celery._concurrency`)
+    concurrency: Concurrency | None = None
 
     @property
     def schema(self) -> type[BaseModel] | None:
@@ -207,6 +210,7 @@ class Job:
             "trigger": self.trigger.describe(),
             "schema": self.schema.model_json_schema() if self.schema else None,
             "integrations": sorted(self.integrations),
+            "concurrency": self.concurrency.describe() if self.concurrency else None,
         }
 
 
@@ -240,6 +244,7 @@ def make_job(
     run: Callable[..., Any],
     integrations: dict[str, Any] | None,
     enabled: bool,
+    concurrency: Any = None,
 ) -> Job:
     """Check a job definition; raises :class:`ConfigurationError` naming what is wrong."""
     from trigger_celery.integration import Integration
@@ -272,7 +277,8 @@ def make_job(
                 f"clashing with io's own names"
             )
     return Job(id=id, name=name, version=version, trigger=trigger, run=run,
-               integrations=integrations, enabled=enabled)
+               integrations=integrations, enabled=enabled,
+               concurrency=check_concurrency(id, concurrency))
 
 
 _IO_NAMES = frozenset({"run_task", "wait", "try_", "logger", "random", "send_event", "run_id"})

@@ -42,6 +42,7 @@ from typing import Any, Literal, NamedTuple, cast
 
 import redis
 
+from trigger_celery._concurrency import Slots, lua_source
 from trigger_celery._settings import Settings
 from trigger_celery._text import json_encoder
 
@@ -62,9 +63,10 @@ class Created(NamedTuple):
 class Acquired(NamedTuple):
     """:meth:`Store.acquire`: ``outcome`` ``ok`` (the lease is ours; ``run`` is the run's hash
     and ``tasks`` its task records, idempotency key -> JSON), ``missing``, ``finished`` (the run
-    ended), ``stale`` (``seq`` is not the run's) or ``busy`` (another execution holds it)."""
+    ended), ``stale`` (``seq`` is not the run's), ``busy`` (another execution holds it) or
+    ``queued`` (its concurrency key has no free slot: it waits in the key's line)."""
 
-    outcome: Literal["ok", "missing", "finished", "stale", "busy"]
+    outcome: Literal["ok", "missing", "finished", "stale", "busy", "queued"]
     run: dict[str, str]
     tasks: dict[str, str]
 
@@ -183,6 +185,8 @@ class Store:
             name: self.redis.register_script((lua / f"{name}.lua").read_text())
             for name in _SCRIPTS
         }
+        self._scripts["acquire"] = self.redis.register_script(lua_source("acquire"))
+        self.slots = Slots(self)
 
     # -- keys --------------------------------------------------------------------------------
 
@@ -344,10 +348,13 @@ class Store:
 
     def acquire(self, run_id: str, token: str, seq: int, lease_ms: int) -> Acquired:
         """Take the run's lease for ``lease_ms`` milliseconds if ``seq`` is current and no one
-        holds it, and load the run and its task records in one round trip (``acquire.lua``)."""
+        holds it (and, for a run with a concurrency key, a slot is its to take), and load the run
+        and its task records in one round trip (``acquire.lua``)."""
         run, tasks, _, lease = self.run_keys(run_id)
-        res = self._script("acquire", [run, tasks, lease, self.schedule_key],
-                           [run_id, token, seq, lease_ms, time.time()])
+        res = self._script("acquire", [run, tasks, lease, self.schedule_key,
+                                       self.slots.active_key],
+                           [run_id, token, seq, lease_ms, time.time(), self.prefix,
+                            self.slots.check_s])
         if res[0] != "ok":
             return Acquired(res[0], {}, {})
         return Acquired("ok", _pairs(res[1]), _pairs(res[2]))
