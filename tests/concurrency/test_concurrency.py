@@ -136,3 +136,18 @@ def test_waiting_runs_hold_no_slot(conc, store_redis: redis.Redis, start_worker)
     _wait_done(singles, timeout=60)
     assert [int(x) for x in store_redis.lrange("side:conc:single", 0, -1)] == list(range(5))
     assert all(conc.get_run(h.id).concurrency_key == "" for h in singles)
+
+
+def test_enqueuer_without_the_job(conc, store_redis: redis.Redis, start_worker) -> None:
+    """An app that does not import the job creates runs without a key; the worker that takes
+    them computes it and enforces the limit."""
+    start_worker("tests.conc_app", concurrency=4, name="w")
+    app = TriggerClient("conc-enqueuer", redis_url=conc.settings.redis_url)
+    assert "limited" not in app.jobs
+    handles = [app.trigger("limited", {"group": "x", "index": i, "hold_s": 0.5})
+               for i in range(6)]
+    _wait_done(handles, timeout=60)
+    assert max(int(x) for x in store_redis.lrange("side:conc:peaks:x", 0, -1)) <= 2
+    runs = [conc.get_run(h.id) for h in handles]
+    assert all(r.status == "SUCCESS" and r.concurrency_key == "x" for r in runs)
+    assert all(r.executions == 1 for r in runs)
