@@ -19,6 +19,9 @@ live in one slot)::
     P:trigger:<job_id>:<key>      string  run id of a trigger idempotency key (TTL idempotency)
     P:event:<event_id>            string  JSON list of run ids an event started (TTL idempotency)
     P:jobs                        hash    job_id -> JSON description published by workers
+    P:conc:...                    zsets   concurrency keys' slot holders and lines of waiting
+                                          runs (see ``_concurrency``; run fields ``conc_key``,
+                                          ``conc_name``, ``conc_limit``)
 
 TTLs: finished runs keep ``run_retention_s`` (7 days); trigger keys and event ids
 ``idempotency_retention_s`` (7 days); runs that have not finished never expire. Creating a run

@@ -10,7 +10,13 @@ import pytest
 import redis
 
 from tests.support import Worker
-from trigger_celery import Concurrency, ConfigurationError, TriggerClient, invoke_trigger
+from trigger_celery import (
+    Concurrency,
+    ConfigurationError,
+    TriggerClient,
+    ValidationError,
+    invoke_trigger,
+)
 
 
 @pytest.fixture()
@@ -43,6 +49,27 @@ def test_definition_is_checked() -> None:
     with pytest.raises(ConfigurationError):
         c.define_job(id="x", version="1.0.0", trigger=invoke_trigger(), concurrency=2)(
             lambda p, io, ctx: None)
+    c.define_job(id="y", version="1.0.0", trigger=invoke_trigger(),
+                 concurrency=Concurrency(limit=1, key=lambda p: p["missing"]))(
+        lambda p, io, ctx: None)
+    with pytest.raises(ValidationError, match="concurrency key function raised KeyError"):
+        c.trigger("y", {})
+
+
+def test_a_canceled_waiting_run_leaves_the_line(conc, store_redis: redis.Redis,
+                                                start_worker) -> None:
+    start_worker("tests.conc_app", concurrency=3, name="w")
+    first = conc.trigger("single", {"index": 0, "hold_s": 2})
+    second = conc.trigger("single", {"index": 1})
+    third = conc.trigger("single", {"index": 2})
+    deadline = time.monotonic() + 20
+    while conc.get_run(second.id).wait_reason != "concurrency":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    conc.cancel_run(second.id)
+    _wait_done([first, third], timeout=30)
+    assert [int(x) for x in store_redis.lrange("side:conc:single", 0, -1)] == [0, 2]
+    assert store_redis.zcard("tc:conc:single:line") == 0
 
 
 def test_sixty_runs_three_keys_limit_two(conc, store_redis: redis.Redis,
