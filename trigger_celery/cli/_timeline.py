@@ -195,6 +195,8 @@ def status_line(run: Run) -> str:
         text += f" · {t.status.lower()} on {_safe(t.key)}"
     if run.status == WAITING and run.wake_at:
         text += f" until {_when(run.wake_at)} UTC ({_relative(run.wake_at)})"
+    if run.status == QUEUED and run.wait_reason == "concurrency":
+        text += " · waiting for a concurrency slot"
     done = sum(t.status == COMPLETED for t in run.tasks)
     return text + f" · {done}/{len(run.tasks)} tasks done"
 

@@ -32,6 +32,7 @@ if C and C ~= '' then
     end
     redis.call('HSET', KEYS[1], 'status', 'QUEUED', 'wait_reason', 'concurrency',
                'updated_at', ARGV[5])
+    redis.call('HDEL', KEYS[1], 'wake_at')
     redis.call('ZREM', KEYS[4], ARGV[1])
     redis.call('ZADD', KEYS[5], 'NX', tonumber(ARGV[5]) + tonumber(ARGV[7]), C)
     return {'queued'}
