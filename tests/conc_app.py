@@ -36,6 +36,7 @@ def limited(payload: Item, io, ctx):
     n = side.incr(f"side:conc:running:{payload.group}")
     side.rpush(f"side:conc:peaks:{payload.group}", n)
     side.rpush(f"side:conc:starts:{payload.group}", payload.index)
+    side.rpush("side:conc:all", payload.group)
     try:
         if not payload.first_only or ctx.executions == 1:
             time.sleep(payload.hold_s)

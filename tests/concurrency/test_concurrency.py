@@ -110,6 +110,19 @@ def test_sixty_runs_three_keys_limit_two(conc, store_redis: redis.Redis,
         store_redis.zcard(f"tc:conc:limited:{g}:line") == 0 for g in groups)
 
 
+def test_keys_do_not_starve_each_other(conc, store_redis: redis.Redis, start_worker) -> None:
+    """A run of key b created behind ten runs of key a starts at once: keys have their own
+    lines and slots."""
+    start_worker("tests.conc_app", concurrency=4, name="w")
+    busy = [conc.trigger("limited", {"group": "a", "index": i, "hold_s": 0.5})
+            for i in range(10)]
+    other = conc.trigger("limited", {"group": "b", "index": 0, "hold_s": 0})
+    other.result(timeout=30)
+    assert store_redis.llen("side:conc:starts:a") <= 4
+    _wait_done(busy, timeout=60)
+    assert store_redis.lrange("side:conc:all", 0, -1).index("b") <= 4
+
+
 def test_killed_workers_slots_free_with_their_lease(conc, store_redis: redis.Redis,
                                                     worker_env: dict[str, str],
                                                     start_worker) -> None:
