@@ -339,7 +339,11 @@ class TriggerClient:
         created, rid = self.store.create_run(run_id, fields, idem_key=idem_key, due_s=sched,
                                              final=error is not None, idem_ttl_s=idem_ttl_s)
         if created and "conc_key" in fields and fields["status"] == QUEUED:
-            self.store.slots.join(rid, fields)
+            try:
+                self.store.slots.join(rid, fields)
+            except Exception:  # noqa: BLE001 - the run joins its line when its message arrives
+                logger.warning("run %s: could not join its concurrency line yet", rid,
+                               exc_info=True)
         if created and error is None and in_window:
             self.executor.send_run(rid, 0, eta_s=due_s, job_id=job_id, queue=queue)
         return RunHandle(self, rid, created=created)
