@@ -6,6 +6,7 @@ Redis instead of running them again.
 """
 
 from trigger_celery._client import TriggerClient
+from trigger_celery._concurrency import Concurrency
 from trigger_celery._errors import (
     ConfigurationError,
     DuplicateTaskKeyError,
@@ -37,6 +38,7 @@ from trigger_celery._settings import Settings
 from trigger_celery.integration import TaskInfo
 
 __all__ = [
+    "Concurrency",
     "ConfigurationError",
     "Context",
     "DuplicateTaskKeyError",

@@ -289,6 +289,9 @@ class WakeupPoller(bootsteps.StartStopStep):  # type: ignore[misc]
                     now - connected_since >= client.settings.lease_s)
                 queues = {client.settings.runs_queue, *consumed_queues(worker)}
                 pause = send_due(client, broker.backlogged(queues), recover=recover)
+                for run_id, seq, job_id, queue in (client.store.slots.sweep(time.time())
+                                                   if recover else []):
+                    client.executor.send_run(run_id, seq, job_id=job_id, queue=queue)
                 if connected_since is None:
                     connected_since = now
             except Exception as exc:  # Redis or the broker away: one line, try again next round

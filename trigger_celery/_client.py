@@ -21,6 +21,7 @@ from trigger_celery._celery import (
     make_celery,
     own_queue,
 )
+from trigger_celery._concurrency import Concurrency, run_fields
 from trigger_celery._errors import (
     ConfigurationError,
     RunNotFoundError,
@@ -101,6 +102,7 @@ class TriggerClient:
         enabled: bool = True,
         strict_replay: bool | None = None,
         rate_limits: Any = (),
+        concurrency: Concurrency | None = None,
         **unknown: Any,
     ) -> Callable[[Callable[..., Any]], Job]:
         """Decorator defining a job whose function is ``run(payload, io, ctx) -> JSON``.
@@ -118,6 +120,8 @@ class TriggerClient:
                 the run and in its logs); ``None`` (default): the ``strict_replay`` setting.
             rate_limits: :class:`RateLimit` objects limiting this job's dispatched calls,
                 counted across all its runs (on top of the integrations' own limits).
+            concurrency: ``Concurrency(limit, key=None)``: at most ``limit`` runs (per
+                ``key(payload)``) execute at once; the others wait in Redis, FIFO per key.
 
         Raises:
             ConfigurationError: an unknown option, a bad id or version, a duplicate id, an
@@ -131,7 +135,8 @@ class TriggerClient:
         def decorate(fn: Callable[..., Any]) -> Job:
             job = make_job(id=id, name=name or id, version=version, trigger=trigger, run=fn,
                            integrations=integrations, enabled=enabled,
-                           strict_replay=strict_replay, rate_limits=rate_limits)
+                           strict_replay=strict_replay, rate_limits=rate_limits,
+                           concurrency=concurrency)
             if job.id in self.jobs:
                 raise ConfigurationError(f"define_job: duplicate job id {job.id!r}")
             for integ in job.integrations.values():
@@ -330,13 +335,42 @@ class TriggerClient:
             fields.update(status=FAILURE, error=dumps(error), finished_at=now)
         elif due_s is not None and due_s > now:
             fields.update(status=WAITING, wake_at=due_s, wait_reason="deliver_at")
+        if error is None:
+            try:
+                fields.update(self._concurrency_fields(job_id, payload_json))
+            except ValidationError as exc:
+                if event is None:
+                    raise
+                error = error_record(exc)  # an event's run records it, as a schema failure
+                fields.update(status=FAILURE, error=dumps(error), finished_at=now)
         in_window = due_s is None or due_s - now <= self.settings.eta_window_s
         sched = (due_s or now) + (self.store.grace_s if in_window else 0)
         created, rid = self.store.create_run(run_id, fields, idem_key=idem_key, due_s=sched,
                                              final=error is not None, idem_ttl_s=idem_ttl_s)
+        if created and "conc_key" in fields and fields["status"] == QUEUED:
+            try:
+                self.store.slots.join(rid, fields)
+            except Exception:  # noqa: BLE001 - the run joins its line when its message arrives
+                logger.warning("run %s: could not join its concurrency line yet", rid,
+                               exc_info=True)
         if created and error is None and in_window:
             self.executor.send_run(rid, 0, eta_s=due_s, job_id=job_id, queue=queue)
         return RunHandle(self, rid, created=created)
+
+    def _concurrency_fields(self, job_id: str, payload_json: str) -> dict[str, Any]:
+        """A new run's concurrency fields (``conc_key``, ...; see ``_concurrency``) when this
+        process defines the job, or the job's published limit is job-wide; else none (the
+        executing worker computes the key). Raises ValidationError from the key function."""
+        job = self.jobs.get(job_id)
+        if job is not None:
+            if job.concurrency is None:
+                return {}
+            return run_fields(self.store.prefix, job_id, job.concurrency,
+                              job.parse_payload(json.loads(payload_json)))
+        desc = (self.store.registered_jobs().get(job_id) or {}).get("concurrency")
+        if desc and not desc.get("keyed"):
+            return run_fields(self.store.prefix, job_id, Concurrency(int(desc["limit"])), None)
+        return {}
 
     # -- inspection --------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from trigger_celery import _metrics, _ratelimit
+from trigger_celery._concurrency import adopt_key, release_slot
 from trigger_celery._errors import (
     LeaseLost,
     RunCanceled,
@@ -274,6 +275,8 @@ class Executor:
         token = uuid.uuid4().hex
         lease = self.store.run_keys(run_id)[3]
         got = self.store.acquire(run_id, token, seq, int(self.settings.lease_s * 1000))
+        if got.outcome == "ok" and adopt_key(self, run_id, token, got.run):
+            got = self.store.acquire(run_id, token, seq, int(self.settings.lease_s * 1000))
         if got.outcome != "ok":
             logger.debug("run %s seq %s: %s, nothing to do", run_id, seq, got.outcome)
             return got.outcome
@@ -284,6 +287,7 @@ class Executor:
             return "store-unavailable"
         finally:
             self.leases.release(lease)
+            release_slot(self, run_id, token, got.run)
         return "ok"
 
     def _execute(self, run_id: str, token: str, run: dict[str, str], tasks: dict[str, Any]) -> None:

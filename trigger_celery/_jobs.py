@@ -15,6 +15,7 @@ from celery.schedules import crontab
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
+from trigger_celery._concurrency import Concurrency, check_concurrency
 from trigger_celery._errors import ConfigurationError, ValidationError
 from trigger_celery._validation import describe_errors
 
@@ -184,6 +185,8 @@ class Job:
     strict_replay: bool | None = None
     #: Limits on the job's dispatched calls, counted per job across all its runs.
     rate_limits: tuple[Any, ...] = ()
+    #: at most ``limit`` runs (per key) execute at once (:mod:`trigger_celery._concurrency`)
+    concurrency: Concurrency | None = None
 
     @property
     def schema(self) -> type[BaseModel] | None:
@@ -212,6 +215,7 @@ class Job:
             "trigger": self.trigger.describe(),
             "schema": self.schema.model_json_schema() if self.schema else None,
             "integrations": sorted(self.integrations),
+            "concurrency": self.concurrency.describe() if self.concurrency else None,
         }
 
 
@@ -247,6 +251,7 @@ def make_job(
     enabled: bool,
     strict_replay: bool | None = None,
     rate_limits: Any = (),
+    concurrency: Any = None,
 ) -> Job:
     """Check a job definition; raises :class:`ConfigurationError` naming what is wrong."""
     from trigger_celery.integration import Integration
@@ -287,7 +292,7 @@ def make_job(
         raise ConfigurationError(f"define_job({id!r}): rate_limits must be RateLimit objects")
     return Job(id=id, name=name, version=version, trigger=trigger, run=run,
                integrations=integrations, enabled=enabled, strict_replay=strict_replay,
-               rate_limits=limits)
+               rate_limits=limits, concurrency=check_concurrency(id, concurrency))
 
 
 _IO_NAMES = frozenset({"run_task", "wait", "try_", "logger", "random", "send_event", "run_id"})

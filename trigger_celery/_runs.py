@@ -99,6 +99,10 @@ class Run(BaseModel):
     finished_at: float | None = None
     wake_at: float | None = None
     wait_reason: str | None = None
+    #: The run's concurrency key (``""``: the job's limit is job-wide; ``None``: no limit) and
+    #: its limit; a run waiting for a slot is QUEUED with ``wait_reason`` ``concurrency``.
+    concurrency_key: str | None = None
+    concurrency_limit: int | None = None
     executions: int = 0
     #: Executions that ended without suspending or finishing (their worker died).
     lost_executions: int = 0
@@ -167,6 +171,8 @@ class Run(BaseModel):
             created_at=num("created_at"), started_at=num("started_at"),
             finished_at=num("finished_at"), wake_at=None if finished else num("wake_at"),
             wait_reason=None if finished else h.get("wait_reason") or None,
+            concurrency_key=h.get("conc_name") if h.get("conc_key") else None,
+            concurrency_limit=int(h["conc_limit"]) if h.get("conc_limit") else None,
             executions=int(h.get("executions", 0)),
             lost_executions=int(h.get("lost_executions", 0)),
             tasks=recs, logs=[read_log(x) for x in logs],

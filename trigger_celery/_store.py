@@ -29,6 +29,9 @@ live in one slot)::
                                           consumes that queue (every poller round)
     P:consumers:since             hash    queue name -> epoch seconds its current unbroken spell
                                           of consumption began
+    P:conc:...                    zsets   concurrency keys' slot holders and lines of waiting
+                                          runs (see ``_concurrency``; run fields ``conc_key``,
+                                          ``conc_name``, ``conc_limit``)
 
 TTLs: finished runs keep ``run_retention_s`` (7 days); trigger keys and event ids
 ``idempotency_retention_s`` (7 days); runs that have not finished never expire. Creating a run
@@ -53,6 +56,7 @@ from typing import Any, Literal, NamedTuple, cast
 
 import redis
 
+from trigger_celery._concurrency import Slots, lua_source
 from trigger_celery._connection import connect
 from trigger_celery._replicas import ACKED_SCRIPTS, acked_call
 from trigger_celery._settings import Settings
@@ -76,9 +80,10 @@ class Created(NamedTuple):
 class Acquired(NamedTuple):
     """:meth:`Store.acquire`: ``outcome`` ``ok`` (the lease is ours; ``run`` is the run's hash
     and ``tasks`` its task records, idempotency key -> JSON), ``missing``, ``finished`` (the run
-    ended), ``stale`` (``seq`` is not the run's) or ``busy`` (another execution holds it)."""
+    ended), ``stale`` (``seq`` is not the run's), ``busy`` (another execution holds it) or
+    ``queued`` (its concurrency key has no free slot: it waits in the key's line)."""
 
-    outcome: Literal["ok", "missing", "finished", "stale", "busy"]
+    outcome: Literal["ok", "missing", "finished", "stale", "busy", "queued"]
     run: dict[str, str]
     tasks: dict[str, str]
 
@@ -219,6 +224,8 @@ class Store:
             name: self.redis.register_script((lua / f"{name}.lua").read_text())
             for name in _SCRIPTS
         }
+        self._scripts["acquire"] = self.redis.register_script(lua_source("acquire"))
+        self.slots = Slots(self)
 
     # -- keys --------------------------------------------------------------------------------
 
@@ -488,10 +495,13 @@ class Store:
 
     def acquire(self, run_id: str, token: str, seq: int, lease_ms: int) -> Acquired:
         """Take the run's lease for ``lease_ms`` milliseconds if ``seq`` is current and no one
-        holds it, and load the run and its task records in one round trip (``acquire.lua``)."""
+        holds it (and, for a run with a concurrency key, a slot is its to take), and load the run
+        and its task records in one round trip (``acquire.lua``)."""
         run, tasks, _, lease = self.run_keys(run_id)
-        res = self._script("acquire", [run, tasks, lease, self.schedule_key],
-                           [run_id, token, seq, lease_ms, time.time()])
+        res = self._script("acquire", [run, tasks, lease, self.schedule_key,
+                                       self.slots.active_key],
+                           [run_id, token, seq, lease_ms, time.time(), self.prefix,
+                            self.slots.check_s])
         if res[0] != "ok":
             return Acquired(res[0], {}, {})
         return Acquired("ok", _pairs(res[1]), _pairs(res[2]))

@@ -189,6 +189,10 @@ def render(run: Run, notes: list[str] | None = None) -> Tree:
     if run.status == WAITING and run.wake_at:
         root.add(f"[yellow]waiting[/] ({_safe(run.wait_reason)}) until "
                  f"{_when(run.wake_at)} UTC ({_relative(run.wake_at)})")
+    if run.status == QUEUED and run.wait_reason == "concurrency":
+        key = f"key {_safe(repr(run.concurrency_key))}" if run.concurrency_key else "the job"
+        root.add(f"[yellow]waiting for a concurrency slot of {key}[/] "
+                 f"(limit {run.concurrency_limit})")
     for note in notes or []:
         root.add(f"[yellow]{escape(note)}[/]")
     for t in run.tasks:
@@ -237,6 +241,8 @@ def status_line(run: Run) -> str:
         text += f" · {_rate_limit_wait(running[-1])}"
     elif run.status == WAITING and run.wake_at:
         text += f" until {_when(run.wake_at)} UTC ({_relative(run.wake_at)})"
+    if run.status == QUEUED and run.wait_reason == "concurrency":
+        text += " · waiting for a concurrency slot"
     done = sum(t.status == COMPLETED for t in run.tasks)
     return text + f" · {done}/{len(run.tasks)} tasks done"
 
