@@ -49,7 +49,8 @@ MAX_FRUITLESS_RESUMES = 3
 #: Replay warnings kept per run (later ones are counted in ``replay_warnings_dropped``).
 MAX_REPLAY_WARNINGS = 50
 
-_sorted_dumps = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=False,
+# ASCII: a lone surrogate in params is hashed (and shown) as its \udXXX escape
+_sorted_dumps = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=True,
                                  default=repr).encode
 _FINISHED = TASK_READY_STATES
 
