@@ -33,6 +33,7 @@ from trigger_celery._errors import (
     TaskOutputError,
     ValidationError,
 )
+from trigger_celery._hold import hold
 from trigger_celery._io import IO, call_with
 from trigger_celery._keys import idempotency_key
 from trigger_celery._policy import decide, record_attempt_failure, resolve
@@ -364,6 +365,10 @@ class RunExecution:
             }
             self.checkpoint(idem, rec)
             self.send_task(integ, qname, idem, 1, rec)
+            held = hold(self, idem)  # its result in place, if it comes soon (_hold.py)
+            if held is not None:
+                self.tasks[idem] = held
+                return self._replayed(key, held)
             self.suspend(None, f"waiting for {full} {key!r}")
         retry_at = rec.get("retry_at")
         if rec["status"] == WAITING and retry_at:

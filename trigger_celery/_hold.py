@@ -1,0 +1,90 @@
+"""The short hold: after sending a dispatched task, wait a bounded time for its result in place.
+
+Without it every dispatched call suspends the run, and the run resumes (a wake message, a new
+execution that loads every task record and replays the function from the top) once the task
+settles: n dispatched calls in a row cost n resumes and O(n²) replay and Redis traffic.
+
+With it, :meth:`RunExecution.dispatch` sends the task's message and then :func:`hold` waits on
+the run's notify list (``P:run:{run_id}:notify``, ``BLPOP`` with a timeout): ``task_start.lua``
+pushes ``"s:<idem>"`` when a worker starts the attempt and ``task_settle.lua`` pushes ``"<idem>"``
+when it settles, both only while the run is EXECUTING. On the settle hint the hold reads that one
+record (``hold_take.lua``, one ``HGET``) and the job goes on in the same execution: no
+suspension, no wake message, no replay. The execution's lease keeps being renewed by the
+:class:`~trigger_celery._execution.LeaseKeeper` thread meanwhile.
+
+The hold is bounded, so it cannot deadlock when every pool process holds a run waiting for a task
+no free process can run:
+
+- the task must start within ``dispatch_hold_start_s`` (50 ms by default), else the execution
+  suspends as before (every process is busy; the task runs when one frees up and wakes the run);
+- it must settle within ``dispatch_hold_s`` (2 s by default) of being sent, else the execution
+  suspends as before.
+
+The trade-off: a run holds its worker process up to ``dispatch_hold_s`` per dispatched call (the
+process does nothing else meanwhile). ``dispatch_hold_s = 0`` turns the hold off.
+
+Notifications are hints only: whatever the hold pops, it decides from the task record itself, so
+a stale hint (from an earlier execution, the list lives ``dispatch_hold_s + 5`` s) or a lost one
+(a worker killed mid-hold, a store outage) costs at most the hold's timeout, never correctness.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from trigger_celery._states import TASK_READY_STATES, TaskRecord
+from trigger_celery._store import is_transient
+
+if TYPE_CHECKING:
+    from trigger_celery._replay import RunExecution
+
+logger = logging.getLogger("trigger_celery")
+
+
+def hold(x: RunExecution, idem: str) -> TaskRecord | None:
+    """Wait for dispatched task ``idem`` of execution ``x`` to settle, within the hold's bounds.
+
+    Returns the task's record (a dict, status ``COMPLETED`` or ``ERRORED``) once it settled, or
+    None: the hold is off, the task did not start within ``dispatch_hold_start_s`` or settle
+    within ``dispatch_hold_s`` (seconds), settled into a retry, or the store erred. On None the
+    caller suspends the run exactly as without a hold.
+    """
+    settings = x.settings
+    if settings.dispatch_hold_s <= 0:
+        return None
+    store = x.store
+    now = time.monotonic()
+    deadline = now + settings.dispatch_hold_s
+    start_deadline = min(deadline, now + settings.dispatch_hold_start_s)
+    started, foreign = False, False
+    start_hint, settle_hint = "s:" + idem, idem
+    try:
+        while True:
+            left = (deadline if started else start_deadline) - time.monotonic()
+            if left <= 0:
+                return None
+            hint = store.hold_next(x.run_id, left)
+            if hint is None:
+                return None
+            if hint == start_hint:
+                started = True
+            elif hint == settle_hint:
+                raw = store.hold_take(x.run_id, idem, clear=not foreign)
+                if raw is None:
+                    return None
+                rec: TaskRecord = json.loads(raw)
+                if rec.get("status") in TASK_READY_STATES:
+                    return rec
+                return None  # a retry: the suspension (due now: wake_pending) handles it
+            else:
+                # another task's hint, or a stale one: its settle set wake_pending, which this
+                # hold then must not clear
+                foreign = foreign or not hint.startswith("s:")
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        logger.debug("run %s: hold for %s ended by a store error: %r", x.run_id, idem, exc)
+        return None
