@@ -15,6 +15,9 @@ suspension, no wake message, no replay. The execution's lease keeps being renewe
 The hold is bounded, so it cannot deadlock when every pool process holds a run waiting for a task
 no free process can run:
 
+- at most ``concurrency - 1`` processes of one worker hold at a time (:class:`HoldGate`, set up
+  at ``worker_init``, before the pool forks): one process of each worker stays free to take the
+  tasks; a ``solo`` pool (one task at a time) never holds;
 - the task must start within ``dispatch_hold_start_s`` (50 ms by default), else the execution
   suspends as before (every process is busy; the task runs when one frees up and wakes the run);
 - it must settle within ``dispatch_hold_s`` (2 s by default) of being sent, else the execution
@@ -32,8 +35,11 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
+import os
+import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from trigger_celery._states import TASK_READY_STATES, TaskRecord
 from trigger_celery._store import is_transient
@@ -42,6 +48,82 @@ if TYPE_CHECKING:
     from trigger_celery._replay import RunExecution
 
 logger = logging.getLogger("trigger_celery")
+
+
+class HoldGate:
+    """How many executions of one worker may hold at once: ``slots`` (its pool's concurrency
+    less one).
+
+    ``processes=True`` (prefork): a shared array of ``slots`` pids made before the pool forks,
+    so every pool process sees it; a slot whose pid is gone (a process killed mid-hold) is free
+    again. Else (threads, gevent): a semaphore in the one process.
+    """
+
+    def __init__(self, slots: int, *, processes: bool):
+        self.slots = max(slots, 0)
+        self._pids: Any = multiprocessing.Array("i", self.slots) if processes else None
+        self._sem = None if processes else threading.BoundedSemaphore(max(self.slots, 1))
+
+    def enter(self) -> bool:
+        """Take a slot; False when every slot is taken (then do not hold)."""
+        if self.slots == 0:
+            return False
+        if self._sem is not None:
+            return self._sem.acquire(blocking=False)
+        me = os.getpid()
+        with self._pids.get_lock():
+            for i in range(self.slots):
+                pid = self._pids[i]
+                if pid == 0 or pid == me or not _alive(pid):
+                    self._pids[i] = me
+                    return True
+        return False
+
+    def leave(self) -> None:
+        """Give back the slot :meth:`enter` took."""
+        if self._sem is not None:
+            self._sem.release()
+            return
+        me = os.getpid()
+        with self._pids.get_lock():
+            for i in range(self.slots):
+                if self._pids[i] == me:
+                    self._pids[i] = 0
+                    return
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+#: This worker's gate (None outside a worker, e.g. an execution run in process: no limit).
+_gate: HoldGate | None = None
+
+
+def install() -> None:
+    """Connect Celery's ``worker_init`` (main process, before the pool forks): set up the
+    :class:`HoldGate` from the worker's pool and concurrency."""
+    from celery import signals
+
+    def init(sender: Any = None, **_: Any) -> None:
+        global _gate
+        pool = str(getattr(sender, "pool_cls", "") or "prefork")
+        concurrency = getattr(sender, "concurrency", None)
+        try:
+            n = int(concurrency)  # type: ignore[arg-type]
+        except (TypeError, ValueError):  # "auto" (resolved later): the machine's CPUs
+            n = os.cpu_count() or 1
+        if "solo" in pool:
+            n = 1
+        _gate = HoldGate(n - 1, processes="prefork" in pool)
+
+    signals.worker_init.connect(init, weak=False, dispatch_uid="tc-hold-gate")
 
 
 def hold(x: RunExecution, idem: str) -> TaskRecord | None:
@@ -55,6 +137,18 @@ def hold(x: RunExecution, idem: str) -> TaskRecord | None:
     settings = x.settings
     if settings.dispatch_hold_s <= 0:
         return None
+    gate = _gate
+    if gate is not None and not gate.enter():
+        return None  # the worker's other processes hold already: keep one free for the tasks
+    try:
+        return _hold(x, idem)
+    finally:
+        if gate is not None:
+            gate.leave()
+
+
+def _hold(x: RunExecution, idem: str) -> TaskRecord | None:
+    settings = x.settings
     store = x.store
     now = time.monotonic()
     deadline = now + settings.dispatch_hold_s
