@@ -33,6 +33,7 @@ from trigger_celery._errors import (
     UnknownJobError,
     ValidationError,
 )
+from trigger_celery._hold import attempt_settled
 from trigger_celery._keys import celery_task_id
 from trigger_celery._logging import run_finished
 from trigger_celery._policy import decide, error_record, record_attempt_failure
@@ -456,5 +457,6 @@ class Executor:
         tlease = self.store.task_lease_key(run_id, idem)
         settled = self.write(tlease, lambda: self.store.task_settle(run_id, idem, token, rec_json,
                                                                    wake=wake), run_id)
+        attempt_settled()  # this process is free for the run's next task (_hold.py)
         if settled.outcome == "wake":
             self.send_run(run_id, settled.seq, job_id=settled.job_id, queue=settled.queue)

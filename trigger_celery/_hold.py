@@ -15,9 +15,11 @@ suspension, no wake message, no replay. The execution's lease keeps being renewe
 The hold is bounded, so it cannot deadlock when every pool process holds a run waiting for a task
 no free process can run:
 
-- at most ``concurrency - 1`` processes of one worker hold at a time (:class:`HoldGate`, set up
-  at ``worker_init``, before the pool forks): one process of each worker stays free to take the
-  tasks; a ``solo`` pool (one task at a time) never holds;
+- an execution holds only while another pool process of its worker is idle (free to take the
+  task at once), and at most ``concurrency - 1`` processes of one worker hold at a time
+  (:class:`HoldGate`, set up at ``worker_init``, before the pool forks); a ``solo`` pool (one
+  task at a time) never holds. A busy pool (runs queued behind each other) therefore runs as
+  without the hold, and holding never takes a process away from queued work;
 - the task must start within ``dispatch_hold_start_s`` (50 ms by default), else the execution
   suspends as before (every process is busy; the task runs when one frees up and wakes the run);
 - it must settle within ``dispatch_hold_s`` (2 s by default) of being sent, else the execution
@@ -51,45 +53,75 @@ logger = logging.getLogger("trigger_celery")
 
 
 class HoldGate:
-    """How many executions of one worker may hold at once: ``slots`` (its pool's concurrency
-    less one).
+    """Which executions of one worker may hold: at most ``processes - 1`` at once, and only
+    while another process of the worker is idle (free to take the task right away).
 
-    ``processes=True`` (prefork): a shared array of ``slots`` pids made before the pool forks,
-    so every pool process sees it; a slot whose pid is gone (a process killed mid-hold) is free
-    again. Else (threads, gevent): a semaphore in the one process.
+    ``shared=True`` (prefork): a shared array made before the pool forks, ``[pid, state]`` per
+    pool process (state :data:`IDLE`, :data:`BUSY` running a Celery task, :data:`HOLDING`);
+    each process registers at ``worker_process_init`` and marks itself busy and idle around
+    every task (``task_prerun``/``task_postrun``). A slot whose pid is gone (a process killed
+    mid-task) counts as nothing and is reused. Else (threads, gevent): a semaphore of
+    ``processes - 1`` in the one process, without the idle check.
     """
 
-    def __init__(self, slots: int, *, processes: bool):
-        self.slots = max(slots, 0)
-        self._pids: Any = multiprocessing.Array("i", self.slots) if processes else None
-        self._sem = None if processes else threading.BoundedSemaphore(max(self.slots, 1))
+    def __init__(self, processes: int, *, shared: bool):
+        self.processes = max(processes, 1)
+        self.slots = self.processes - 1
+        self._procs: Any = multiprocessing.Array("i", 2 * self.processes) if shared else None
+        self._sem = None if shared else threading.BoundedSemaphore(max(self.slots, 1))
+
+    def _mine(self, me: int) -> int:
+        """Index of this process's slot (claiming a free or dead one), -1 if none."""
+        procs = self._procs
+        free = -1
+        for i in range(0, 2 * self.processes, 2):
+            pid = procs[i]
+            if pid == me:
+                return i
+            if free < 0 and (pid == 0 or not _alive(pid)):
+                free = i
+        if free >= 0:
+            procs[free], procs[free + 1] = me, IDLE
+        return free
+
+    def mark(self, state: int) -> None:
+        """Set this process's state (:data:`IDLE` or :data:`BUSY`)."""
+        if self._procs is None:
+            return
+        with self._procs.get_lock():
+            i = self._mine(os.getpid())
+            if i >= 0:
+                self._procs[i + 1] = state
 
     def enter(self) -> bool:
-        """Take a slot; False when every slot is taken (then do not hold)."""
+        """Start holding; False when ``processes - 1`` hold already or no other process of the
+        worker is idle (then do not hold)."""
         if self.slots == 0:
             return False
         if self._sem is not None:
             return self._sem.acquire(blocking=False)
         me = os.getpid()
-        with self._pids.get_lock():
-            for i in range(self.slots):
-                pid = self._pids[i]
-                if pid == 0 or pid == me or not _alive(pid):
-                    self._pids[i] = me
-                    return True
-        return False
+        procs = self._procs
+        with procs.get_lock():
+            i = self._mine(me)
+            holding = idle = 0
+            for j in range(0, 2 * self.processes, 2):
+                pid = procs[j]
+                if j == i or pid == 0 or not _alive(pid):
+                    continue
+                holding += procs[j + 1] == HOLDING
+                idle += procs[j + 1] == IDLE
+            if i < 0 or holding >= self.slots or not idle:
+                return False
+            procs[i + 1] = HOLDING
+            return True
 
     def leave(self) -> None:
-        """Give back the slot :meth:`enter` took."""
+        """Stop holding (the process goes on with its task: :data:`BUSY`)."""
         if self._sem is not None:
             self._sem.release()
             return
-        me = os.getpid()
-        with self._pids.get_lock():
-            for i in range(self.slots):
-                if self._pids[i] == me:
-                    self._pids[i] = 0
-                    return
+        self.mark(BUSY)
 
 
 def _alive(pid: int) -> bool:
@@ -102,13 +134,17 @@ def _alive(pid: int) -> bool:
     return True
 
 
+#: States of a pool process in the :class:`HoldGate`.
+IDLE, BUSY, HOLDING = 1, 2, 3
+
 #: This worker's gate (None outside a worker, e.g. an execution run in process: no limit).
 _gate: HoldGate | None = None
 
 
 def install() -> None:
-    """Connect Celery's ``worker_init`` (main process, before the pool forks): set up the
-    :class:`HoldGate` from the worker's pool and concurrency."""
+    """Connect Celery's signals: ``worker_init`` (main process, before the pool forks) sets up
+    the :class:`HoldGate` from the worker's pool and concurrency; ``worker_process_init``,
+    ``task_prerun`` and ``task_postrun`` keep each pool process's state in it."""
     from celery import signals
 
     def init(sender: Any = None, **_: Any) -> None:
@@ -121,9 +157,26 @@ def install() -> None:
             n = os.cpu_count() or 1
         if "solo" in pool:
             n = 1
-        _gate = HoldGate(n - 1, processes="prefork" in pool)
+        _gate = HoldGate(n, shared="prefork" in pool)
+
+    def state(value: int) -> Any:
+        def mark(**_: Any) -> None:
+            if _gate is not None:
+                _gate.mark(value)
+        return mark
 
     signals.worker_init.connect(init, weak=False, dispatch_uid="tc-hold-gate")
+    signals.worker_process_init.connect(state(IDLE), weak=False, dispatch_uid="tc-hold-proc")
+    signals.task_prerun.connect(state(BUSY), weak=False, dispatch_uid="tc-hold-busy")
+    signals.task_postrun.connect(state(IDLE), weak=False, dispatch_uid="tc-hold-idle")
+
+
+def attempt_settled() -> None:
+    """A dispatched attempt settled in this process, which is about to be idle: say so now (a
+    run holding for its next task checks for an idle process within a round trip or two of this
+    settle, before this process's ``task_postrun``)."""
+    if _gate is not None:
+        _gate.mark(IDLE)
 
 
 def hold(x: RunExecution, idem: str) -> TaskRecord | None:
@@ -139,7 +192,7 @@ def hold(x: RunExecution, idem: str) -> TaskRecord | None:
         return None
     gate = _gate
     if gate is not None and not gate.enter():
-        return None  # the worker's other processes hold already: keep one free for the tasks
+        return None  # no other process is free to take the task now: do not hold
     try:
         return _hold(x, idem)
     finally:
