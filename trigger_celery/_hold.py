@@ -4,7 +4,8 @@ Without it every dispatched call suspends the run, and the run resumes (a wake m
 execution that loads every task record and replays the function from the top) once the task
 settles: n dispatched calls in a row cost n resumes and O(n²) replay and Redis traffic.
 
-With it, :meth:`RunExecution.dispatch` sends the task's message and then :func:`hold` waits on
+With it, :meth:`RunExecution.dispatch` sends the task's message and then waits
+(:func:`send_and_hold`) on
 the run's notify list (``P:run:{run_id}:notify``, ``BLPOP`` with a timeout): ``task_start.lua``
 pushes ``"s:<idem>"`` when a worker starts the attempt and ``task_settle.lua`` pushes ``"<idem>"``
 when it settles, both only while the run is EXECUTING. On the settle hint the hold reads that one
@@ -41,6 +42,7 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from trigger_celery._states import TASK_READY_STATES, TaskRecord
@@ -179,21 +181,25 @@ def attempt_settled() -> None:
         _gate.mark(IDLE)
 
 
-def hold(x: RunExecution, idem: str) -> TaskRecord | None:
-    """Wait for dispatched task ``idem`` of execution ``x`` to settle, within the hold's bounds.
+def send_and_hold(x: RunExecution, idem: str, send: Callable[[], None]) -> TaskRecord | None:
+    """``send()`` dispatched task ``idem`` of execution ``x``, then wait for it to settle, within
+    the hold's bounds. Whether to hold is decided before sending (an idle process that takes the
+    task at once is busy by the time the message is out).
 
     Returns the task's record (a dict, status ``COMPLETED`` or ``ERRORED``) once it settled, or
     None: the hold is off, the task did not start within ``dispatch_hold_start_s`` or settle
     within ``dispatch_hold_s`` (seconds), settled into a retry, or the store erred. On None the
     caller suspends the run exactly as without a hold.
     """
-    settings = x.settings
-    if settings.dispatch_hold_s <= 0:
+    if x.settings.dispatch_hold_s <= 0:
+        send()
         return None
     gate = _gate
     if gate is not None and not gate.enter():
+        send()
         return None  # no other process is free to take the task now: do not hold
     try:
+        send()
         return _hold(x, idem)
     finally:
         if gate is not None:

@@ -33,7 +33,7 @@ from trigger_celery._errors import (
     TaskOutputError,
     ValidationError,
 )
-from trigger_celery._hold import hold
+from trigger_celery._hold import send_and_hold
 from trigger_celery._io import IO, call_with
 from trigger_celery._keys import idempotency_key
 from trigger_celery._policy import decide, record_attempt_failure, resolve
@@ -364,8 +364,8 @@ class RunExecution:
                 "queue": integ.queue, "created_at": now, "dispatched_at": now,
             }
             self.checkpoint(idem, rec)
-            self.send_task(integ, qname, idem, 1, rec)
-            held = hold(self, idem)  # its result in place, if it comes soon (_hold.py)
+            held = send_and_hold(  # its result in place, if it comes soon (_hold.py)
+                self, idem, lambda: self.send_task(integ, qname, idem, 1, rec))
             if held is not None:
                 self.tasks[idem] = held
                 return self._replayed(key, held)
