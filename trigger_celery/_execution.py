@@ -455,8 +455,8 @@ class Executor:
 
     def _settle(self, run_id: str, idem: str, token: str, rec_json: str, wake: bool) -> None:
         tlease = self.store.task_lease_key(run_id, idem)
+        attempt_settled()  # free for the run's next task once this write is in (_hold.py)
         settled = self.write(tlease, lambda: self.store.task_settle(run_id, idem, token, rec_json,
                                                                    wake=wake), run_id)
-        attempt_settled()  # this process is free for the run's next task (_hold.py)
         if settled.outcome == "wake":
             self.send_run(run_id, settled.seq, job_id=settled.job_id, queue=settled.queue)

@@ -174,9 +174,9 @@ def install() -> None:
 
 
 def attempt_settled() -> None:
-    """A dispatched attempt settled in this process, which is about to be idle: say so now (a
-    run holding for its next task checks for an idle process within a round trip or two of this
-    settle, before this process's ``task_postrun``)."""
+    """A dispatched attempt is settling in this process, which is about to be idle: say so now,
+    before the settle's round trip (the run holding for this task checks for an idle process a
+    round trip or two after the settle, which may come before this process runs again)."""
     if _gate is not None:
         _gate.mark(IDLE)
 
