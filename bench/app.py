@@ -13,10 +13,12 @@ benchmark process waits on with ``BLPOP`` (no polling).
 
 Resume instrumentation (no engine hook needed): Celery's ``task_prerun``/``task_postrun`` signals
 bracket each run execution; the ``bench-dispatch`` job notes when it entered and when its last
-replayed task returned. Per execution we push ``[whole_us, load_us, lookup_us, replayed, final]``:
-``load`` is prerun to job entry (lease + loading the run's records + setup), ``lookup`` is job
-entry to the return of the last replayed task, ``final`` is 1 for the execution that finished the
-run.
+replayed task returned. Per execution we push ``[whole_us, load_us, lookup_us, replayed, final,
+new]``: ``load`` is prerun to job entry (lease + loading the run's records + setup), ``lookup`` is
+job entry to the return of the last replayed task, ``replayed`` the calls that returned a record
+an earlier execution wrote (the execution's ``settled`` count: with the short hold an execution
+goes on in place past them, and those later calls are new work, not replay), ``final`` is 1 for
+the execution that finished the run, ``new`` the calls that returned a new result in place.
 """
 
 from __future__ import annotations
@@ -65,10 +67,14 @@ def bench_dispatch(payload: dict[str, Any], io: Any, ctx: Any) -> Any:
     stat = _stat
     stat["entry"] = stat["replay_end"] = time.perf_counter()
     url, out = payload["url"], None
+    settled = io._rt.settled  # records earlier executions wrote: the calls that replay
     for i in range(int(payload.get("n", 1))):
-        out = io.bench.http.get(f"t{i}", url=url)  # suspends the run at the first new task
-        stat["replay_end"] = time.perf_counter()
-        stat["replayed"] = i + 1
+        out = io.bench.http.get(f"t{i}", url=url)  # may suspend the run at a new task
+        if i < settled:
+            stat["replay_end"] = time.perf_counter()
+            stat["replayed"] = i + 1
+        else:
+            stat["new"] = stat.get("new", 0) + 1  # held: the result came in place
     stat["final"] = 1
     done(ctx.run_id)
     return out
@@ -89,7 +95,7 @@ def _after(sender: Any = None, **_: Any) -> None:
     pre, entry, replay_end = _stat["pre"], _stat["entry"], _stat["replay_end"]
     side.rpush(config.RESUMES_KEY, json.dumps([
         round((end - pre) * 1e6), round((entry - pre) * 1e6), round((replay_end - entry) * 1e6),
-        _stat.get("replayed", 0), _stat.get("final", 0),
+        _stat.get("replayed", 0), _stat.get("final", 0), _stat.get("new", 0),
     ]))
 
 

@@ -173,6 +173,7 @@ def print_table(r: dict[str, Any], console: Console | None = None) -> None:
             share = (f"{x['replay_share_mean'] * 100:.1f}% / "
                      f"{x['replay_share_last_decile'] * 100:.1f}% / "
                      f"{x['replay_share_max'] * 100:.1f}%"
+                     + (f" ({x['resumes']} of {x['executions']} exec.)" if "resumes" in x else "")
                      if "replay_share_mean" in x else "")
             ts.add_row("raw cont." if kind == "continuation" else kind, str(x["n"]),
                        f"{x['time_s']:.3f}", f"{x['per_task_ms']:.3f}",

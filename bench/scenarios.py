@@ -196,13 +196,20 @@ def _one_run(s: Side, worker: Worker, n: int) -> dict[str, Any]:
 
 
 def _replay_share(stats: list[list[int]], elapsed_s: float) -> dict[str, Any]:
-    """Per execution ``[whole_us, load_us, lookup_us, replayed, final]``. A resume is an
-    execution that replayed completed tasks and then dispatched a new one (the first execution
-    replays nothing; the final one only replays and finishes)."""
-    resumes = [s for s in stats if s[3] > 0 and not s[4]]
-    first = [s for s in stats if s[3] == 0 and not s[4]]
-    if not resumes or not first:
+    """Per execution ``[whole_us, load_us, lookup_us, replayed, final, new]``. A resume is an
+    execution that replayed completed tasks and then did new work: dispatched a new task, or
+    (the short hold) got new results in place. The first execution replays nothing; a final one
+    that only replays and finishes is left out. No resume at all (the whole run went on in place
+    in its first execution) is a replay share of 0."""
+    resumes = [s for s in stats if s[3] > 0 and (not s[4] or (len(s) > 5 and s[5] > 0))]
+    first = [s for s in stats if s[3] == 0]
+    if not first:
         return {}
+    if not resumes:
+        return {"executions": len(stats), "resumes": 0, "replay_share_mean": 0.0,
+                "replay_share_max": 0.0, "replay_share_last_decile": 0.0,
+                "replay_share_of_executions": 0.0, "replay_share_of_wall_time": 0.0,
+                "replay_share_10pct_at_k": None}
     # Starting any execution (lease, acquire round trip, setup) costs what the first execution
     # paid with nothing to replay; the rest of the time before the first new task is replay.
     base_us = first[0][1]
@@ -215,6 +222,7 @@ def _replay_share(stats: list[list[int]], elapsed_s: float) -> dict[str, Any]:
     over = [k for k, share, _, _ in by_k if share >= 0.10]
     return {
         "executions": len(stats),
+        "resumes": len(resumes),
         "replay_share_mean": round(statistics.fmean(shares), 4),
         "replay_share_max": round(max(shares), 4),
         "replay_share_last_decile": round(statistics.fmean(x[1] for x in last), 4),

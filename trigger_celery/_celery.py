@@ -17,7 +17,7 @@ from celery.exceptions import InvalidTaskError, WorkerShutdown
 from kombu import Exchange, Queue
 from kombu.exceptions import ContentDisallowed, DecodeError
 
-from trigger_celery import _metrics
+from trigger_celery import _hold, _metrics
 from trigger_celery._connection import is_sentinel_url
 from trigger_celery._outage import OutageLog
 from trigger_celery._replicas import check_replicas
@@ -156,6 +156,7 @@ def make_celery(name: str, settings: Settings) -> Celery:
         signals.after_setup_task_logger.connect(json_logs, weak=False,
                                                 dispatch_uid="tc-json-task-logs")
     _metrics.install(app, settings)
+    _hold.install()
     return app
 
 

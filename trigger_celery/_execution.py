@@ -34,6 +34,7 @@ from trigger_celery._errors import (
     UnknownJobError,
     ValidationError,
 )
+from trigger_celery._hold import attempt_settled
 from trigger_celery._keys import celery_task_id
 from trigger_celery._logging import run_finished
 from trigger_celery._policy import decide, error_record, record_attempt_failure
@@ -474,6 +475,7 @@ class Executor:
 
     def _settle(self, run_id: str, idem: str, token: str, rec_json: str, wake: bool) -> None:
         tlease = self.store.task_lease_key(run_id, idem)
+        attempt_settled()  # free for the run's next task once this write is in (_hold.py)
         settled = self.write(tlease, lambda: self.store.task_settle(run_id, idem, token, rec_json,
                                                                    wake=wake), run_id)
         if settled.outcome == "wake":

@@ -34,6 +34,7 @@ from trigger_celery._errors import (
     TaskOutputError,
     ValidationError,
 )
+from trigger_celery._hold import send_and_hold
 from trigger_celery._io import IO, call_with
 from trigger_celery._keys import idempotency_key
 from trigger_celery._policy import decide, record_attempt_failure, resolve
@@ -392,7 +393,11 @@ class RunExecution:
                 "queue": integ.queue, "created_at": now, "dispatched_at": now, "queued_at": now,
             }
             self.checkpoint(idem, rec)
-            self.send_task(integ, qname, idem, 1, rec)
+            held = send_and_hold(  # its result in place, if it comes soon (_hold.py)
+                self, idem, lambda: self.send_task(integ, qname, idem, 1, rec))
+            if held is not None:
+                self.tasks[idem] = held
+                return self._replayed(key, held)
             self.suspend(None, reason, check_at=now + self.settings.dispatch_check_s)
         retry_at = rec.get("retry_at")
         if rec["status"] == WAITING and retry_at:

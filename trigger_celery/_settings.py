@@ -64,6 +64,12 @@ class Settings(BaseSettings):
             the wait before the next (up to ``resend_max_s``). A message on a queue that no
             worker consumed since it was sent is known to be queued and never sent again.
         resend_max_s: longest pause between two re-sends of a message presumed lost.
+        dispatch_hold_s: after sending a dispatched task, how long (seconds) the execution
+            holds its worker process waiting for the task's result before it suspends
+            (``_hold.py``); 0: never hold, suspend at once.
+        dispatch_hold_start_s: within the hold, how long (seconds) the task may take to start
+            on some worker; if it has not started by then (every process busy), the execution
+            suspends instead of holding on.
         run_retention_s: how long a finished run's records stay (7 days).
         idempotency_retention_s: how long trigger idempotency keys and event ids are remembered
             (7 days: GitHub lets a webhook delivery be redelivered for 3 days). A run is never
@@ -99,6 +105,8 @@ class Settings(BaseSettings):
     poll_interval_s: float = Field(default=2.0, gt=0)
     dispatch_check_s: float = Field(default=30.0, gt=0)
     resend_max_s: float = Field(default=600.0, gt=0)
+    dispatch_hold_s: float = Field(default=2.0, ge=0)
+    dispatch_hold_start_s: float = Field(default=0.05, ge=0)
     run_retention_s: int = Field(default=7 * 24 * 3600, gt=0)
     idempotency_retention_s: int = Field(default=7 * 24 * 3600, gt=0)
     max_output_bytes: int = Field(default=1024 * 1024, gt=0)

@@ -14,6 +14,10 @@ live in one slot)::
     P:run:{run_id}:tlease:<idem>  string  token of the worker running a dispatched task attempt
     P:run:{run_id}:tstarts        hash    "<idem>:<attempt>" -> starts of that dispatched attempt
                                           (2+: a worker died in it; TTL run_retention_s)
+    P:run:{run_id}:notify         list    hints for an execution holding for a dispatched task
+                                          (``_hold.py``): "s:<idem>" when an attempt starts,
+                                          "<idem>" when it settles, pushed only while the run
+                                          is EXECUTING (TTL dispatch_hold_s + 5 s)
     P:schedule                    zset    run_id -> epoch seconds when the poller must look at it
                                           (wake-up of a wait or retry, safety net of a message,
                                           lease expiry of an execution)
@@ -39,8 +43,9 @@ never overwrites an existing run's record.
 
 Each Lua script under ``lua/`` has one typed method here (``acquire``, ``checkpoint``, ``suspend``,
 ``finish``, ``log``, ``cancel``, ``create_run``, ``reset_tasks``, ``task_start``, ``task_settle``,
-``claim_due``, ``renew``) returning a small result type (:class:`Acquired`, :class:`Suspended`,
-...); no caller builds KEYS or ARGV. Statuses and record shapes are in ``_states``.
+``claim_due``, ``renew``, ``hold_take``) returning a small result type (:class:`Acquired`,
+:class:`Suspended`, ...); no caller builds KEYS or ARGV. Statuses and record shapes are in
+``_states``.
 
 The schedule and the poller's script (``claim_due.lua``) span runs, so they are the one part that
 needs a single Redis node; each run's own scripts touch its slot and the schedule.
@@ -65,7 +70,7 @@ from trigger_celery._text import json_encoder
 _SCRIPTS = (
     "acquire", "checkpoint", "renew", "suspend", "finish", "cancel", "create_run",
     "task_start", "task_settle", "claim_due", "log", "reset_task", "replay_warning",
-    "ratelimit_acquire",
+    "ratelimit_acquire", "hold_take",
 )
 
 
@@ -241,6 +246,18 @@ class Store:
     def task_lease_key(self, run_id: str, idem: str) -> str:
         """``P:run:{run_id}:tlease:<idem>``: the lease of a dispatched task's attempt."""
         return f"{self.run_key(run_id)}:tlease:{idem}"
+
+    def notify_key(self, run_id: str) -> str:
+        """``P:run:{run_id}:notify``: start and settle hints for a holding execution."""
+        return f"{self.run_key(run_id)}:notify"
+
+    @property
+    def notify_ttl_ms(self) -> int:
+        """How long the notify list lives after its last push (ms); 0 when holds are off
+        (``dispatch_hold_s`` 0): the scripts then push nothing."""
+        if self.settings.dispatch_hold_s <= 0:
+            return 0
+        return int((self.settings.dispatch_hold_s + 5) * 1000)
 
     def task_starts_key(self, run_id: str) -> str:
         """``P:run:{run_id}:tstarts``: starts per dispatched attempt (``<idem>:<attempt>``)."""
@@ -567,8 +584,9 @@ class Store:
         run, tasks, _, _ = self.run_keys(run_id)
         res = self._script(
             "task_start", [tasks, self.task_lease_key(run_id, idem),
-                           self.task_starts_key(run_id), run],
-            [idem, attempt, token, lease_ms, time.time(), self.settings.run_retention_s],
+                           self.task_starts_key(run_id), run, self.notify_key(run_id)],
+            [idem, attempt, token, lease_ms, time.time(), self.settings.run_retention_s,
+             self.notify_ttl_ms],
         )
         if res[0] != "ok":
             return TaskStarted(res[0], "", 0)
@@ -581,9 +599,27 @@ class Store:
         run, tasks, _, _ = self.run_keys(run_id)
         res = self._script(
             "task_settle",
-            [run, tasks, self.task_lease_key(run_id, idem), self.schedule_key],
-            [idem, token, record_json, "1" if wake else "", run_id, time.time() + self.grace_s],
+            [run, tasks, self.task_lease_key(run_id, idem), self.schedule_key,
+             self.notify_key(run_id)],
+            [idem, token, record_json, "1" if wake else "", run_id, time.time() + self.grace_s,
+             self.notify_ttl_ms],
         )
         if res[0] == "wake":
             return TaskSettled("wake", int(res[1]), res[2], res[3])
         return TaskSettled(res[0], 0, "", "")
+
+    # -- the short hold (``_hold.py``) -------------------------------------------------------
+
+    def hold_next(self, run_id: str, timeout_s: float) -> str | None:
+        """Block up to ``timeout_s`` seconds (> 0) for the next hint on the run's notify list
+        (``BLPOP``): ``"s:<idem>"`` (an attempt started) or ``"<idem>"`` (it settled); None on
+        timeout."""
+        got = self.redis.blpop([self.notify_key(run_id)], timeout=max(timeout_s, 0.001))
+        return None if got is None else str(got[1])
+
+    def hold_take(self, run_id: str, idem: str, *, clear: bool) -> str | None:
+        """The task record (JSON) of ``idem``, or None; with ``clear``, a settled record also
+        clears the run's ``wake_pending`` flag (``hold_take.lua``)."""
+        run, tasks, _, _ = self.run_keys(run_id)
+        res = self._script("hold_take", [run, tasks], [idem, "1" if clear else ""])
+        return None if res is None else str(res)

@@ -1,6 +1,8 @@
 -- A dispatched task's attempt ends: store its record and, when asked, wake its run.
--- KEYS: run, tasks, task_lease, schedule
--- ARGV: idem, token, record_json, wake ('1'/''), run_id, due_now_s
+-- A run still EXECUTING may be holding for this task (``_hold.py``): the idempotency key is
+-- pushed to the run's notify list (kept ARGV[7] ms; '0' = no hold, nothing pushed).
+-- KEYS: run, tasks, task_lease, schedule, notify
+-- ARGV: idem, token, record_json, wake ('1'/''), run_id, due_now_s, notify_ttl_ms
 if redis.call('GET', KEYS[3]) ~= ARGV[2] then return {'lost'} end
 redis.call('DEL', KEYS[3])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
@@ -13,6 +15,10 @@ if status == 'WAITING' then
   return {'wake', f[1], f[2] or '', f[3] or ''}
 elseif status == 'EXECUTING' or status == 'QUEUED' then
   redis.call('HSET', KEYS[1], 'wake_pending', '1')
+  if status == 'EXECUTING' and ARGV[7] ~= '0' then
+    redis.call('RPUSH', KEYS[5], ARGV[1])
+    redis.call('PEXPIRE', KEYS[5], ARGV[7])
+  end
   return {'pending'}
 end
 return {'stored'}

@@ -1,0 +1,68 @@
+"""A job of dispatched tasks in a row, for the short hold's tests (``celery -A tests.hold_app``).
+
+``io.ctr.ops.bump(key, tag=..., i=..., sleep=...)`` is a dispatched task on the ``ctr`` queue: it
+sleeps ``sleep`` seconds, counts its run in Redis (``side:<tag>:<i>``, outside the run's own
+records) and returns ``i``. The job ``chain`` makes ``n`` such calls one after another.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import redis
+from pydantic import BaseModel
+
+from trigger_celery import TaskInfo, TriggerClient, invoke_trigger
+from trigger_celery.integration import Integration, Namespace, operation
+
+client = TriggerClient("tests-hold")
+celery = client.celery
+side = redis.Redis.from_url(client.settings.redis_url, decode_responses=True)
+
+
+class BumpParams(BaseModel):
+    tag: str
+    i: int
+    sleep: float = 0.0
+
+
+class Ops(Namespace):
+    name = "ops"
+
+    @operation(params=BumpParams, display="bump {tag}/{i}")
+    def bump(client: Any, params: BumpParams, task: TaskInfo) -> Any:
+        if params.sleep:
+            time.sleep(params.sleep)
+        side.incr(f"side:{params.tag}:{params.i}")
+        return params.i
+
+
+class Counter(Integration):
+    """Task names ``ctr.ops.bump`` on the ``ctr`` queue."""
+
+    id = "ctr"
+    icon = "hash"
+    namespaces = (Ops,)
+
+    def create_client(self, credential: str) -> Any:
+        return object()
+
+
+counter = Counter(credential="unused")
+
+
+class Chain(BaseModel):
+    tag: str
+    n: int
+    sleep: float = 0.0
+
+
+@client.define_job(id="chain", version="1.0.0", trigger=invoke_trigger(schema=Chain),
+                   integrations={"ctr": counter})
+def chain(payload: Chain, io: Any, ctx: Any) -> dict[str, Any]:
+    total = 0
+    for i in range(payload.n):
+        total += io.ctr.ops.bump(f"t{i}", tag=payload.tag, i=i, sleep=payload.sleep)
+    io.logger.info("chain done", total=total)
+    return {"total": total}

@@ -1,0 +1,243 @@
+"""The short hold: after sending a dispatched task, wait a bounded time for its result in place.
+
+Without it every dispatched call suspends the run, and the run resumes (a wake message, a new
+execution that loads every task record and replays the function from the top) once the task
+settles: n dispatched calls in a row cost n resumes and O(n²) replay and Redis traffic.
+
+With it, :meth:`RunExecution.dispatch` sends the task's message and then waits
+(:func:`send_and_hold`) on
+the run's notify list (``P:run:{run_id}:notify``, ``BLPOP`` with a timeout): ``task_start.lua``
+pushes ``"s:<idem>"`` when a worker starts the attempt and ``task_settle.lua`` pushes ``"<idem>"``
+when it settles, both only while the run is EXECUTING. On the settle hint the hold reads that one
+record (``hold_take.lua``, one ``HGET``) and the job goes on in the same execution: no
+suspension, no wake message, no replay. The execution's lease keeps being renewed by the
+:class:`~trigger_celery._execution.LeaseKeeper` thread meanwhile.
+
+The hold is bounded, so it cannot deadlock when every pool process holds a run waiting for a task
+no free process can run:
+
+- an execution holds only while another pool process of its worker is idle (free to take the
+  task at once), and at most ``concurrency - 1`` processes of one worker hold at a time
+  (:class:`HoldGate`, set up at ``worker_init``, before the pool forks); a ``solo`` pool (one
+  task at a time) never holds. A busy pool (runs queued behind each other) therefore runs as
+  without the hold, and holding never takes a process away from queued work;
+- the task must start within ``dispatch_hold_start_s`` (50 ms by default), else the execution
+  suspends as before (every process is busy; the task runs when one frees up and wakes the run);
+- it must settle within ``dispatch_hold_s`` (2 s by default) of being sent, else the execution
+  suspends as before.
+
+The trade-off: a run holds its worker process up to ``dispatch_hold_s`` per dispatched call (the
+process does nothing else meanwhile). ``dispatch_hold_s = 0`` turns the hold off.
+
+Notifications are hints only: whatever the hold pops, it decides from the task record itself, so
+a stale hint (from an earlier execution, the list lives ``dispatch_hold_s + 5`` s) or a lost one
+(a worker killed mid-hold, a store outage) costs at most the hold's timeout, never correctness.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from trigger_celery._states import TASK_READY_STATES, TaskRecord
+from trigger_celery._store import is_transient
+
+if TYPE_CHECKING:
+    from trigger_celery._replay import RunExecution
+
+logger = logging.getLogger("trigger_celery")
+
+
+class HoldGate:
+    """Which executions of one worker may hold: at most ``processes - 1`` at once, and only
+    while another process of the worker is idle (free to take the task right away).
+
+    ``shared=True`` (prefork): a shared array made before the pool forks, ``[pid, state]`` per
+    pool process (state :data:`IDLE`, :data:`BUSY` running a Celery task, :data:`HOLDING`);
+    each process registers at ``worker_process_init`` and marks itself busy and idle around
+    every task (``task_prerun``/``task_postrun``). A slot whose pid is gone (a process killed
+    mid-task) counts as nothing and is reused. Else (threads, gevent): a semaphore of
+    ``processes - 1`` in the one process, without the idle check.
+    """
+
+    def __init__(self, processes: int, *, shared: bool):
+        self.processes = max(processes, 1)
+        self.slots = self.processes - 1
+        self._procs: Any = multiprocessing.Array("i", 2 * self.processes) if shared else None
+        self._sem = None if shared else threading.BoundedSemaphore(max(self.slots, 1))
+
+    def _mine(self, me: int) -> int:
+        """Index of this process's slot (claiming a free or dead one), -1 if none."""
+        procs = self._procs
+        free = -1
+        for i in range(0, 2 * self.processes, 2):
+            pid = procs[i]
+            if pid == me:
+                return i
+            if free < 0 and (pid == 0 or not _alive(pid)):
+                free = i
+        if free >= 0:
+            procs[free], procs[free + 1] = me, IDLE
+        return free
+
+    def mark(self, state: int) -> None:
+        """Set this process's state (:data:`IDLE` or :data:`BUSY`)."""
+        if self._procs is None:
+            return
+        with self._procs.get_lock():
+            i = self._mine(os.getpid())
+            if i >= 0:
+                self._procs[i + 1] = state
+
+    def enter(self) -> bool:
+        """Start holding; False when ``processes - 1`` hold already or no other process of the
+        worker is idle (then do not hold)."""
+        if self.slots == 0:
+            return False
+        if self._sem is not None:
+            return self._sem.acquire(blocking=False)
+        me = os.getpid()
+        procs = self._procs
+        with procs.get_lock():
+            i = self._mine(me)
+            holding = idle = 0
+            for j in range(0, 2 * self.processes, 2):
+                pid = procs[j]
+                if j == i or pid == 0 or not _alive(pid):
+                    continue
+                holding += procs[j + 1] == HOLDING
+                idle += procs[j + 1] == IDLE
+            if i < 0 or holding >= self.slots or not idle:
+                return False
+            procs[i + 1] = HOLDING
+            return True
+
+    def leave(self) -> None:
+        """Stop holding (the process goes on with its task: :data:`BUSY`)."""
+        if self._sem is not None:
+            self._sem.release()
+            return
+        self.mark(BUSY)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+#: States of a pool process in the :class:`HoldGate`.
+IDLE, BUSY, HOLDING = 1, 2, 3
+
+#: This worker's gate (None outside a worker, e.g. an execution run in process: no limit).
+_gate: HoldGate | None = None
+
+
+def install() -> None:
+    """Connect Celery's signals: ``worker_init`` (main process, before the pool forks) sets up
+    the :class:`HoldGate` from the worker's pool and concurrency; ``worker_process_init``,
+    ``task_prerun`` and ``task_postrun`` keep each pool process's state in it."""
+    from celery import signals
+
+    def init(sender: Any = None, **_: Any) -> None:
+        global _gate
+        pool = str(getattr(sender, "pool_cls", "") or "prefork")
+        concurrency = getattr(sender, "concurrency", None)
+        try:
+            n = int(concurrency)  # type: ignore[arg-type]
+        except (TypeError, ValueError):  # "auto" (resolved later): the machine's CPUs
+            n = os.cpu_count() or 1
+        if "solo" in pool:
+            n = 1
+        _gate = HoldGate(n, shared="prefork" in pool)
+
+    def state(value: int) -> Any:
+        def mark(**_: Any) -> None:
+            if _gate is not None:
+                _gate.mark(value)
+        return mark
+
+    signals.worker_init.connect(init, weak=False, dispatch_uid="tc-hold-gate")
+    signals.worker_process_init.connect(state(IDLE), weak=False, dispatch_uid="tc-hold-proc")
+    signals.task_prerun.connect(state(BUSY), weak=False, dispatch_uid="tc-hold-busy")
+    signals.task_postrun.connect(state(IDLE), weak=False, dispatch_uid="tc-hold-idle")
+
+
+def attempt_settled() -> None:
+    """A dispatched attempt is settling in this process, which is about to be idle: say so now,
+    before the settle's round trip (the run holding for this task checks for an idle process a
+    round trip or two after the settle, which may come before this process runs again)."""
+    if _gate is not None:
+        _gate.mark(IDLE)
+
+
+def send_and_hold(x: RunExecution, idem: str, send: Callable[[], None]) -> TaskRecord | None:
+    """``send()`` dispatched task ``idem`` of execution ``x``, then wait for it to settle, within
+    the hold's bounds. Whether to hold is decided before sending (an idle process that takes the
+    task at once is busy by the time the message is out).
+
+    Returns the task's record (a dict, status ``COMPLETED`` or ``ERRORED``) once it settled, or
+    None: the hold is off, the task did not start within ``dispatch_hold_start_s`` or settle
+    within ``dispatch_hold_s`` (seconds), settled into a retry, or the store erred. On None the
+    caller suspends the run exactly as without a hold.
+    """
+    if x.settings.dispatch_hold_s <= 0:
+        send()
+        return None
+    gate = _gate
+    if gate is not None and not gate.enter():
+        send()
+        return None  # no other process is free to take the task now: do not hold
+    try:
+        send()
+        return _hold(x, idem)
+    finally:
+        if gate is not None:
+            gate.leave()
+
+
+def _hold(x: RunExecution, idem: str) -> TaskRecord | None:
+    settings = x.settings
+    store = x.store
+    now = time.monotonic()
+    deadline = now + settings.dispatch_hold_s
+    start_deadline = min(deadline, now + settings.dispatch_hold_start_s)
+    started, foreign = False, False
+    start_hint, settle_hint = "s:" + idem, idem
+    try:
+        while True:
+            left = (deadline if started else start_deadline) - time.monotonic()
+            if left <= 0:
+                return None
+            hint = store.hold_next(x.run_id, left)
+            if hint is None:
+                return None
+            if hint == start_hint:
+                started = True
+            elif hint == settle_hint:
+                raw = store.hold_take(x.run_id, idem, clear=not foreign)
+                if raw is None:
+                    return None
+                rec: TaskRecord = json.loads(raw)
+                if rec.get("status") in TASK_READY_STATES:
+                    return rec
+                return None  # a retry: the suspension (due now: wake_pending) handles it
+            else:
+                # another task's hint, or a stale one: its settle set wake_pending, which this
+                # hold then must not clear
+                foreign = foreign or not hint.startswith("s:")
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        logger.debug("run %s: hold for %s ended by a store error: %r", x.run_id, idem, exc)
+        return None
