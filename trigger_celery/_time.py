@@ -34,3 +34,17 @@ def epoch_s(at: datetime | float | None) -> float | None:
     if at is None or isinstance(at, int | float):
         return at
     return aware(at).timestamp()
+
+
+def clock_ms(ts: float | None) -> str:
+    """Epoch seconds -> ``HH:MM:SS.mmm`` (UTC), ``-`` for None (``runs show``, the web UI)."""
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S.%f")[:-3]
+
+
+def date_s(ts: float | None) -> str:
+    """Epoch seconds -> ``YYYY-MM-DD HH:MM:SS`` (UTC), ``-`` for None."""
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")

@@ -68,6 +68,7 @@ __all__ = [
     "describe_errors",
     "operation",
     "parse_retry_after",
+    "runs_answer",
     "utc_now",
 ]
 
@@ -363,3 +364,15 @@ class Integration:
                      for ns in cls.namespaces for method, d in of(ns).items()}
             setattr(cls, cache, found)
         return found
+
+
+def runs_answer(result: Any) -> dict[str, Any]:
+    """What a webhook receiver's answer says about the runs ``send_event`` returned
+    (:meth:`TriggerClient.send_event`: a list of run handles): ``{"runs": [{"id": "run_…",
+    "duplicate": false}], "duplicate": false}``. ``duplicate`` marks a run an earlier delivery
+    with the same id already started (a redelivery starts none); the top-level one is true when
+    every run is."""
+    handles = result if isinstance(result, list | tuple) else []
+    runs = [{"id": str(h.id), "duplicate": not getattr(h, "created", True)}
+            for h in handles if getattr(h, "id", None)]
+    return {"runs": runs, "duplicate": bool(runs) and all(r["duplicate"] for r in runs)}

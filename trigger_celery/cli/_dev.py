@@ -158,7 +158,9 @@ def dev(
             except KeyboardInterrupt:
                 signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C: still clean
                 signal.signal(signal.SIGTERM, signal.SIG_IGN)
-                console.print("[yellow]stopping worker, beat and Redis…[/]")
+                what = "worker, beat and the embedded Valkey" if stack.valkey is not None \
+                    else "worker and beat"
+                console.print(f"[yellow]stopping {what}…[/]")
             finally:
                 if web is not None:
                     web.stop()

@@ -65,5 +65,7 @@ def unconsumed_note(client: TriggerClient, run: Run) -> str | None:
     waiting = backlog(client, queue)
     count = "" if waiting is None else \
         f" ({waiting} message{'s' if waiting != 1 else ''} waiting)"
+    from trigger_celery.cli._app import app_spec  # the app this command was given
+
     return (f"no worker consumes queue {queue!r}{count}: {what} when one does; "
-            f"start one with `trigger-celery worker -Q {queue}`")
+            f"start one with `trigger-celery -A {app_spec()} worker -Q {queue}`")

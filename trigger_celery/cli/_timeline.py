@@ -32,22 +32,14 @@ from trigger_celery._states import (
     WAITING,
 )
 from trigger_celery._text import inert
+from trigger_celery._time import clock_ms, date_s
 
 _STYLE = {COMPLETED: "green", SUCCESS: "green", ERRORED: "red", FAILURE: "red",
           WAITING: "yellow", RUNNING: "cyan", EXECUTING: "cyan", PENDING: "dim",
           QUEUED: "dim", CANCELED: "magenta", UNREADABLE: "bold red"}
 
 
-def _when(ts: float | None) -> str:
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S.%f")[:-3]
-
-
-def _date(ts: float | None) -> str:
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
+_when, _date = clock_ms, date_s  # UTC clock time with milliseconds; date and time
 
 
 def _ms(value: float | None) -> str:
@@ -262,11 +254,13 @@ def _took(run: Run) -> str:
 def runs_table(runs: list[Run], width: int = 80) -> Table:
     """Runs as a borderless table that fits ``width`` columns (characters).
 
-    Always: the full run id (never cut, so it can be copied), status, job@version (wrapped when
-    long) and the creation time (UTC, ``MM-DD HH:MM:SS``). From 110 columns on: the duration
+    Always: the full run id (never cut, so it can be copied), status, job@version (wrapped only
+    when longer than its column: 21 characters at 80 columns) and the creation time (UTC,
+    ``MM-DD HH:MM``; with seconds from 110 columns on). From 140 columns on: the duration
     (creation to finish), executions and the event name too. ``runs list --json`` has it all.
     """
-    wide = width >= 110
+    wide = width >= 140
+    stamp = "%m-%d %H:%M:%S" if width >= 110 else "%m-%d %H:%M"
     table = Table(box=None, pad_edge=False, padding=(0, 1), header_style="bold")
     table.add_column("run", no_wrap=True)
     table.add_column("status", no_wrap=True)
@@ -277,7 +271,7 @@ def runs_table(runs: list[Run], width: int = 80) -> Table:
         table.add_column("execs", no_wrap=True, justify="right")
         table.add_column("event", overflow="fold")
     for r in runs:
-        created = (datetime.fromtimestamp(r.created_at, UTC).strftime("%m-%d %H:%M:%S")
+        created = (datetime.fromtimestamp(r.created_at, UTC).strftime(stamp)
                    if r.created_at else "-")
         row = [r.id, _styled(r.status), _safe(f"{r.job_id}@{r.job_version}"), created]
         if wide:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from trigger_celery._runs import Run, Task
+from trigger_celery._time import clock_ms, date_s
 
 #: CSS class per run or task status.
 STATUS_CLASS = {"COMPLETED": "ok", "SUCCESS": "ok", "ERRORED": "bad", "FAILURE": "bad",
@@ -20,18 +21,8 @@ STATUS_CLASS = {"COMPLETED": "ok", "SUCCESS": "ok", "ERRORED": "bad", "FAILURE":
 WINDOWS = {"15m": 15 * 60, "1h": 3600, "24h": 24 * 3600, "7d": 7 * 24 * 3600}
 
 
-def when(ts: float | None) -> str:
-    """Epoch seconds -> ``HH:MM:SS.mmm`` (UTC), ``-`` for None."""
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S.%f")[:-3]
-
-
-def date(ts: float | None) -> str:
-    """Epoch seconds -> ``YYYY-MM-DD HH:MM:SS`` (UTC), ``-`` for None."""
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
+when = clock_ms  #: ``HH:MM:SS.mmm`` UTC (templates call it ``when``)
+date = date_s  #: ``YYYY-MM-DD HH:MM:SS`` UTC
 
 
 def iso(ts: float | None) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from trigger_celery import ConfigurationError, TriggerCeleryError, ValidationError
+from trigger_celery.integration import runs_answer
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",
@@ -137,17 +138,6 @@ def handle_webhook(
     except ValidationError as exc:  # the payload itself was refused (e.g. 1e999, too deep)
         raise MalformedWebhook(f"github webhook: {_short(exc)}") from None
     return name, delivery
-
-
-def runs_answer(result: Any) -> dict[str, Any]:
-    """What a webhook answer says about the runs ``send_event`` returned (``TriggerClient.
-    send_event``: a list of run handles): ``{"runs": [{"id": "run_…", "duplicate": false}],
-    "duplicate": false}``. ``duplicate`` marks a run an earlier delivery with the same id
-    already started (a redelivery starts none); the top-level one is true when every run is."""
-    handles = result if isinstance(result, list | tuple) else []
-    runs = [{"id": str(h.id), "duplicate": not getattr(h, "created", True)}
-            for h in handles if getattr(h, "id", None)]
-    return {"runs": runs, "duplicate": bool(runs) and all(r["duplicate"] for r in runs)}
 
 
 def _short(exc: BaseException) -> str:

@@ -24,7 +24,7 @@ from typing import Any, cast
 from pydantic import Field
 
 from trigger_celery import TriggerCeleryError, ValidationError
-from trigger_celery.integration import Namespace, TaskInfo, operation
+from trigger_celery.integration import Namespace, TaskInfo, operation, runs_answer
 from trigger_celery_typeform._params import Params
 from trigger_celery_typeform.client import TypeformClient
 
@@ -215,17 +215,6 @@ def handle_webhook(
 def _short(exc: BaseException) -> str:
     """An error's message for an HTTP answer: at most 300 characters, printable ASCII."""
     return str(exc)[:300].encode("ascii", "backslashreplace").decode("ascii")
-
-
-def runs_answer(result: Any) -> dict[str, Any]:
-    """What a webhook answer says about the runs ``send_event`` returned (``TriggerClient.
-    send_event``: a list of run handles): ``{"runs": [{"id": "run_…", "duplicate": false}],
-    "duplicate": false}``. ``duplicate`` marks a run an earlier delivery with the same id
-    already started (a redelivery starts none); the top-level one is true when every run is."""
-    handles = result if isinstance(result, list | tuple) else []
-    runs = [{"id": str(h.id), "duplicate": not getattr(h, "created", True)}
-            for h in handles if getattr(h, "id", None)]
-    return {"runs": runs, "duplicate": bool(runs) and all(r["duplicate"] for r in runs)}
 
 
 def make_wsgi_app(*, secret: str | bytes, send_event: Callable[..., Any]) -> Callable[..., Any]:

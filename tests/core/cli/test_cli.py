@@ -279,7 +279,7 @@ def test_a_run_queued_where_no_worker_consumes_says_so(cli) -> None:
     assert result.exit_code == 1
     run_id = result.stdout.splitlines()[0].strip()
     note = ("no worker consumes queue 'cli-idle' (1 message waiting): the run starts when one "
-            "does; start one with `trigger-celery worker -Q cli-idle`")
+            "does; start one with `trigger-celery -A tests.cli_idle_app:client worker -Q cli-idle`")
     assert f"run {run_id}: {note}" in result.stderr  # said while waiting, once
     assert result.stderr.count(note) == 2, result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
@@ -351,7 +351,7 @@ def test_a_run_waiting_on_an_unconsumed_integration_queue_says_so(cli, start_wor
     result = cli("trigger", "idle-say", "--wait", "--timeout", "5", app_spec=idle)
     run_id = result.stdout.splitlines()[0].strip()
     note = ("no worker consumes queue 'mute' (1 message waiting): task 'say' runs when one "
-            "does; start one with `trigger-celery worker -Q mute`")
+            "does; start one with `trigger-celery -A tests.cli_idle_app:client worker -Q mute`")
     assert f"run {run_id}: {note}" in result.stderr, result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: run {run_id} not finished after 5 s (still WAITING: {note})")
