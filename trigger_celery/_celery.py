@@ -305,11 +305,8 @@ class WakeupPoller(bootsteps.StartStopStep):  # type: ignore[misc]
         """Check the store's eviction policy (:mod:`trigger_celery._eviction`); True (and one
         critical line logged) when it evicts and ``allow_eviction`` is off. Raises the store's
         error when it does not answer."""
-        from trigger_celery._eviction import (
-            EvictionPolicyError,
-            check_eviction_policy,
-            describe_url,
-        )
+        from trigger_celery._connection import describe_url
+        from trigger_celery._eviction import EvictionPolicyError, check_eviction_policy
 
         try:
             check_eviction_policy(client.store.redis, describe_url(client.settings.redis_url),

@@ -13,7 +13,6 @@ import logging
 
 import redis
 
-from trigger_celery._connection import describe_url as _describe_url
 from trigger_celery._errors import ConfigurationError
 
 logger = logging.getLogger("trigger_celery")
@@ -71,9 +70,3 @@ def check_eviction_policy(r: redis.Redis, where: str, *, allow: bool) -> str | N
         raise EvictionPolicyError(message)
     logger.warning("%s (allowed by allow_eviction)", message)
     return policy
-
-
-def describe_url(url: str) -> str:
-    """``host:port/db`` of a Redis URL (each entry of a Sentinel URL), without user or
-    password."""
-    return _describe_url(url)

@@ -6,6 +6,7 @@ Public for integrations as :func:`trigger_celery.integration.utc_now` and
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import overload
 
@@ -48,3 +49,20 @@ def date_s(ts: float | None) -> str:
     if ts is None:
         return "-"
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def ms_text(ms: float | None) -> str:
+    """Milliseconds -> ``12.3 ms`` or ``4.56 s``; ``""`` for None."""
+    if ms is None:
+        return ""
+    return f"{ms:.1f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
+
+
+def relative_text(ts: float, now: float | None = None) -> str:
+    """Epoch seconds relative to ``now`` (default: the clock): ``in 3 s``, ``2 min ago``."""
+    delta = ts - (time.time() if now is None else now)
+    if abs(delta) < 1:
+        return "now"
+    n = abs(delta)
+    text = f"{n:.0f} s" if n < 120 else f"{n / 60:.0f} min" if n < 7200 else f"{n / 3600:.1f} h"
+    return f"in {text}" if delta > 0 else f"{text} ago"

@@ -165,10 +165,9 @@ def build(*, sidefx_queue: str | None = None, **settings: Any) -> TriggerClient:
     oracle = Oracle(queue=f"{sidefx.queue}-oracle")
     integrations = {"sidefx": sidefx, "oracle": oracle}
 
-    @client.define_job(id="five", version="1.0.0", trigger=invoke_trigger(),
-                       integrations=integrations)
-    def five(payload: dict[str, Any], io: Any, ctx: Any) -> list[Any]:
-        """Five tasks: three inline (posting with the task's idempotency key), two dispatched."""
+    def five_tasks(io: Any, payload: dict[str, Any], wait_s: float | None = None) -> list[Any]:
+        """Three inline tasks (posting with the task's idempotency key) and two dispatched ones;
+        with ``wait_s``, a wait of that many seconds after the second."""
         tag, delay = payload["tag"], payload.get("delay", 0.0)
         out = []
         for i in range(5):
@@ -178,25 +177,22 @@ def build(*, sidefx_queue: str | None = None, **settings: Any) -> TriggerClient:
                 out.append(io.run_task(
                     f"t{i}", lambda task, i=i: post_effect(task.idempotency_key, tag, f"t{i}",
                                                            delay)))
+            if i == 1 and wait_s is not None:
+                io.wait("pause", seconds=wait_s)
         return out
+
+    @client.define_job(id="five", version="1.0.0", trigger=invoke_trigger(),
+                       integrations=integrations)
+    def five(payload: dict[str, Any], io: Any, ctx: Any) -> list[Any]:
+        """Five tasks: three inline, two dispatched."""
+        return five_tasks(io, payload)
 
     @client.define_job(id="five-wait", version="1.0.0", trigger=invoke_trigger(),
                        integrations=integrations)
     def five_wait(payload: dict[str, Any], io: Any, ctx: Any) -> list[Any]:
         """The five tasks of ``five`` with a short wait (``payload["wait"]`` s) after the
         second, so the run suspends and resumes twice more."""
-        tag, delay = payload["tag"], payload.get("delay", 0.0)
-        out = []
-        for i in range(5):
-            if i in (1, 3):
-                out.append(io.sidefx.effects.post(f"t{i}", tag=tag, task=f"t{i}", delay=delay))
-            else:
-                out.append(io.run_task(
-                    f"t{i}", lambda task, i=i: post_effect(task.idempotency_key, tag, f"t{i}",
-                                                           delay)))
-            if i == 1:
-                io.wait("pause", seconds=payload.get("wait", 0.5))
-        return out
+        return five_tasks(io, payload, payload.get("wait", 0.5))
 
     @client.define_job(id="slow-inline", version="1.0.0", trigger=invoke_trigger())
     def slow_inline(payload: dict[str, Any], io: Any, ctx: Any) -> Any:

@@ -273,8 +273,8 @@ def _check_reachable(url: str) -> None:
 def _check_eviction(url: str) -> None:
     """Refuse a store that evicts keys before any worker starts (one line, the fix named);
     ``TRIGGER_CELERY_ALLOW_EVICTION=true`` turns that into a warning."""
-    from trigger_celery._connection import connect
-    from trigger_celery._eviction import check_eviction_policy, describe_url
+    from trigger_celery._connection import connect, describe_url
+    from trigger_celery._eviction import check_eviction_policy
     from trigger_celery._settings import load_settings
 
     settings = load_settings(redis_url=url)

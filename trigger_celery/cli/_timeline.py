@@ -32,7 +32,7 @@ from trigger_celery._states import (
     WAITING,
 )
 from trigger_celery._text import inert
-from trigger_celery._time import clock_ms, date_s
+from trigger_celery._time import clock_ms, date_s, ms_text, relative_text
 
 _STYLE = {COMPLETED: "green", SUCCESS: "green", ERRORED: "red", FAILURE: "red",
           WAITING: "yellow", RUNNING: "cyan", EXECUTING: "cyan", PENDING: "dim",
@@ -42,19 +42,7 @@ _STYLE = {COMPLETED: "green", SUCCESS: "green", ERRORED: "red", FAILURE: "red",
 _when, _date = clock_ms, date_s  # UTC clock time with milliseconds; date and time
 
 
-def _ms(value: float | None) -> str:
-    if value is None:
-        return ""
-    return f"{value:.1f} ms" if value < 1000 else f"{value / 1000:.2f} s"
-
-
-def _relative(ts: float, now: float | None = None) -> str:
-    delta = ts - (time.time() if now is None else now)
-    if abs(delta) < 1:
-        return "now"
-    n = abs(delta)
-    text = f"{n:.0f} s" if n < 120 else f"{n / 60:.0f} min" if n < 7200 else f"{n / 3600:.1f} h"
-    return f"in {text}" if delta > 0 else f"{text} ago"
+_ms, _relative = ms_text, relative_text  # ``12.3 ms`` / ``4.56 s``; ``in 3 s``
 
 
 def _safe(value: object) -> str:

@@ -4,13 +4,12 @@ time, JSON shortened. Pure functions of a :class:`~trigger_celery.Run`; no I/O."
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from trigger_celery._runs import Run, Task
-from trigger_celery._time import clock_ms, date_s
+from trigger_celery._time import clock_ms, date_s, ms_text, relative_text
 
 #: CSS class per run or task status.
 STATUS_CLASS = {"COMPLETED": "ok", "SUCCESS": "ok", "ERRORED": "bad", "FAILURE": "bad",
@@ -33,21 +32,8 @@ def iso(ts: float | None) -> str:
         "+00:00", "Z")
 
 
-def duration(ms: float | None) -> str:
-    """Milliseconds -> ``12.3 ms`` or ``4.56 s``; ``""`` for None."""
-    if ms is None:
-        return ""
-    return f"{ms:.1f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
-
-
-def relative(ts: float, now: float | None = None) -> str:
-    """Epoch seconds relative to ``now`` (default: the clock): ``in 3 s``, ``2 min ago``."""
-    delta = ts - (time.time() if now is None else now)
-    if abs(delta) < 1:
-        return "now"
-    n = abs(delta)
-    text = f"{n:.0f} s" if n < 120 else f"{n / 60:.0f} min" if n < 7200 else f"{n / 3600:.1f} h"
-    return f"in {text}" if delta > 0 else f"{text} ago"
+duration = ms_text  #: milliseconds -> ``12.3 ms`` / ``4.56 s``
+relative = relative_text  #: ``in 3 s``, ``2 min ago``
 
 
 def short_json(value: Any, limit: int = 120) -> str:
