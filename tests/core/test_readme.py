@@ -27,7 +27,7 @@ def test_every_test_database_variable_is_documented() -> None:
             "TRIGGER_CELERY_TEST_REDIS_URL"} <= read
     for name in read:
         assert f"`{name}`" in README, name
-    assert "flushes" in README and "8 minutes on 2 cores" in README
+    assert "flushes" in README and "20 minutes on 2 cores" in README
 
 
 def test_flower_api_and_webhook_answers_are_documented() -> None:
