@@ -186,10 +186,20 @@ class RedisServer:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(20)
+            end_process(self.proc)
             self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def end_process(proc: subprocess.Popen[bytes], grace_s: float = 10) -> None:
+    """SIGTERM, then SIGKILL after ``grace_s`` seconds: a test's server that is slow to shut down
+    (a replica's AOF rewrite on a loaded machine) is torn down all the same, its folder removed."""
+    proc.terminate()
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(20)
 
 
 # -- workers --------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import redis
 
-from tests.chaos._harness import RedisServer, free_port
+from tests.chaos._harness import RedisServer, end_process, free_port
 
 MASTER_NAME = "chaosmaster"
 DOWN_AFTER_MS = 1000
@@ -68,8 +68,7 @@ class SentinelProcess:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(20)
+            end_process(self.proc)
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
