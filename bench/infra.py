@@ -51,15 +51,20 @@ class Worker:
     """A real ``celery worker`` (prefork, 2 processes by default) in its own process group."""
 
     def __init__(self, app: str, name: str, *, concurrency: int = 2,
-                 cmd: list[str] | None = None):
+                 cmd: list[str] | None = None, side: redis.Redis | None = None,
+                 ready_key: str = config.READY_KEY, env: dict[str, str] | None = None):
         """``cmd`` replaces the ``celery worker`` command (a non-Celery worker that sets the same
-        readiness key, e.g. ``bench.dbos_worker``)."""
+        readiness key, e.g. ``bench.dbos_worker``). ``side``: the Redis holding the readiness key
+        ``ready_key + name`` (default: the benchmark's side database); ``env``: more environment
+        variables for the worker (``BENCH_WORKER_NAME`` and ``LOAD_WORKER_NAME`` are ``name``)."""
         self.name = name
+        self.ready_key = ready_key + name
         self.log_path = Path(tempfile.mkstemp(prefix=f"bench-{name}-", suffix=".log")[1])
-        self.side = redis.Redis.from_url(config.SIDE_URL)
-        self.side.delete(config.READY_KEY + name)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TRIGGER_CELERY_")}
-        env.update(PYTHONPATH=str(ROOT), BENCH_WORKER_NAME=name)
+        self.side = side if side is not None else redis.Redis.from_url(config.SIDE_URL)
+        self.side.delete(self.ready_key)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TRIGGER_CELERY_")} | (
+            env or {})
+        env.update(PYTHONPATH=str(ROOT), BENCH_WORKER_NAME=name, LOAD_WORKER_NAME=name)
         cmd = cmd or [sys.executable, "-m", "celery", "-A", app, "worker", "-l", "warning",
                "-c", str(concurrency), "-P", "prefork", "-n", f"{name}-{os.getpid()}@%h",
                "--without-mingle", "--without-gossip"]
@@ -70,7 +75,7 @@ class Worker:
     def wait_ready(self, timeout_s: float = 60) -> Worker:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.side.exists(config.READY_KEY + self.name):
+            if self.side.exists(self.ready_key):
                 return self
             if self.proc.poll() is not None:
                 raise RuntimeError(f"worker {self.name} exited:\n{self.output()[-3000:]}")
