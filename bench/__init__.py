@@ -6,5 +6,6 @@ Modules: ``config`` (databases, URLs, the shared callback), ``integration`` (a o
 integration making an HTTP GET), ``app`` (what the worker processes import: the trigger-celery
 client with the bench jobs, and a raw Celery app with the hand-written baselines), ``infra``
 (HTTP server, worker processes, Redis traffic, RSS sampling), ``micro`` (in-process costs),
-``scenarios`` (throughput, latency and scale through workers), ``report`` (table, JSON, plot).
+``scenarios`` (throughput, latency and scale through workers), ``report`` (table, JSON, plot);
+``load`` and ``load_app``: the many-workers load test (``python -m bench.load``).
 """

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -89,3 +90,22 @@ def test_capacity_model_from_store_cpu_per_run() -> None:
     assert c["shards"] == {"1000": 1, "10000": math.ceil(10_000 / 1400),
                            "100000": math.ceil(100_000 / 1400)}
 
+
+
+def test_deploy_md_quotes_the_committed_load_test() -> None:
+    result = json.loads((ROOT / "bench" / "LOAD.json").read_text())
+    assert not result["meta"].get("partial")
+    assert sorted({p["workers"] for p in result["points"]}) == [2, 4, 8]
+    assert {p["workload"] for p in result["points"]} == set(WORKLOADS)
+    deploy = (ROOT / "docs" / "deploy.md").read_text()
+    assert markdown(result) in deploy, "re-run python -m bench.load --markdown bench/LOAD.json"
+    for workload, c in result["capacity"].items():  # the prose quotes the same figures
+        assert f"{c['runs_per_core']:,} runs/s" in deploy, workload
+        assert f"({c['tasks_per_core']:,} tasks/s)" in deploy, workload
+        peak = result["saturation"][workload]["peak_runs_per_s"]
+        assert f"{workload} peaked at {peak:g} runs/s" in deploy or (
+            f"{workload} at {peak:g} runs/s" in deploy), workload
+    inline = [p["store"]["bytes_per_run"] for p in result["points"] if p["workload"] == "inline-1"]
+    mixed = [p["store"]["bytes_per_task"] for p in result["points"] if p["workload"] == "mixed-10"]
+    assert f"about {statistics.median(inline) / 1000:.1f} KB per inline-1 run" in deploy
+    assert f"{statistics.median(mixed) / 1000:.1f} KB per task of a mixed-10 run" in deploy
