@@ -33,7 +33,6 @@ from typing import Any
 
 import pytest
 
-
 #: The ``test_clock`` setting's environment variable.
 CLOCK_ENV = "TRIGGER_CELERY_TEST_CLOCK"
 
