@@ -33,13 +33,14 @@ def utc_now() -> datetime:
     return datetime.now(UTC) if now is None else datetime.fromtimestamp(now(), UTC)
 
 
-@contextlib.contextmanager
-def engine_clock(now: Callable[[], float] | None) -> Iterator[None]:
+def engine_clock(now: Callable[[], float] | None) -> contextlib.AbstractContextManager[None]:
     """Within the block, :func:`utc_now` reads ``now`` (epoch seconds); ``None`` changes
-    nothing (the real clock: no cost)."""
-    if now is None:
-        yield
-        return
+    nothing (the real clock: a ``nullcontext``, next to no cost)."""
+    return contextlib.nullcontext() if now is None else _using(now)
+
+
+@contextlib.contextmanager
+def _using(now: Callable[[], float]) -> Iterator[None]:
     token = _ENGINE_NOW.set(now)
     try:
         yield
