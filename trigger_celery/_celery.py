@@ -21,7 +21,7 @@ from trigger_celery import _hold, _metrics
 from trigger_celery._connection import is_sentinel_url
 from trigger_celery._outage import OutageLog
 from trigger_celery._replicas import check_replicas
-from trigger_celery._settings import Settings
+from trigger_celery._settings import TEST_CLOCK_POLL_S, Settings
 
 if TYPE_CHECKING:
     from trigger_celery._client import TriggerClient
@@ -214,10 +214,12 @@ def send_due(client: TriggerClient, backlogged: Iterable[str] = (), *,
     if len(claimed) >= CLAIM_BATCH:
         return 0.0
     poll = client.settings.poll_interval_s
+    if client.settings.test_clock:  # skipped time makes entries due at any moment
+        poll = min(poll, TEST_CLOCK_POLL_S)
     nxt = client.store.next_due_s()
     if nxt is None:
         return poll
-    return min(poll, max(MIN_POLL_PAUSE_S, nxt - time.time()))
+    return min(poll, max(MIN_POLL_PAUSE_S, nxt - client.store.now()))
 
 
 class WakeupPoller(bootsteps.StartStopStep):  # type: ignore[misc]
@@ -268,7 +270,7 @@ class WakeupPoller(bootsteps.StartStopStep):  # type: ignore[misc]
         # starts a second execution.
         connected_since: float | None = None
         outage = OutageLog(logger, "wake-up poller", client.settings.poll_interval_s)
-        marked = 0.0
+        marked = time.monotonic() - client.settings.poll_interval_s  # mark on the first round
         broker: BrokerQueues | None = None
         pause = client.settings.poll_interval_s
         while not self._stop.wait(pause):
@@ -279,9 +281,9 @@ class WakeupPoller(bootsteps.StartStopStep):  # type: ignore[misc]
                 if not published:
                     client.publish_jobs()
                     published = True
-                if time.time() - marked >= client.settings.poll_interval_s:
-                    marked = time.time()
-                    client.store.mark_consuming(consumed_queues(worker), marked,
+                if time.monotonic() - marked >= client.settings.poll_interval_s:
+                    marked = time.monotonic()
+                    client.store.mark_consuming(consumed_queues(worker), client.store.now(),
                                                 3 * client.settings.poll_interval_s)
                 if broker is None:
                     broker = BrokerQueues(client.settings.effective_broker_url)
@@ -290,7 +292,7 @@ class WakeupPoller(bootsteps.StartStopStep):  # type: ignore[misc]
                     now - connected_since >= client.settings.lease_s)
                 queues = {client.settings.runs_queue, *consumed_queues(worker)}
                 pause = send_due(client, broker.backlogged(queues), recover=recover)
-                for run_id, seq, job_id, queue in (client.store.slots.sweep(time.time())
+                for run_id, seq, job_id, queue in (client.store.slots.sweep(client.store.now())
                                                    if recover else []):
                     client.executor.send_run(run_id, seq, job_id=job_id, queue=queue)
                 if connected_since is None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -323,7 +322,7 @@ class TriggerClient:
                 idem_key: str | None, queue: str, event: tuple[str, str] | None = None,
                 due_s: float | None = None, error: ErrorRecord | None = None,
                 idem_ttl_s: int | None = None) -> RunHandle:
-        now = time.time()
+        now = self.store.now()
         fields: dict[str, Any] = {
             "id": run_id, "job_id": job_id, "job_version": version, "payload": payload_json,
             "status": QUEUED, "seq": 0, "executions": 0, "created_at": now, "updated_at": now,
@@ -343,7 +342,7 @@ class TriggerClient:
                     raise
                 error = error_record(exc)  # an event's run records it, as a schema failure
                 fields.update(status=FAILURE, error=dumps(error), finished_at=now)
-        in_window = due_s is None or due_s - now <= self.settings.eta_window_s
+        in_window = due_s is None or due_s - now <= self.settings.effective_eta_window_s
         sched = (due_s or now) + (self.store.grace_s if in_window else 0)
         created, rid = self.store.create_run(run_id, fields, idem_key=idem_key, due_s=sched,
                                              final=error is not None, idem_ttl_s=idem_ttl_s)

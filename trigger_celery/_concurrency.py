@@ -188,14 +188,13 @@ def adopt_key(executor: Executor, run_id: str, token: str, run: dict[str, str]) 
     if job is None or job.concurrency is None:
         return False
     import json
-    import time
 
     try:
         fields = run_fields(executor.store.prefix, job.id, job.concurrency,
                             job.parse_payload(json.loads(run.get("payload", "null"))))
     except ValidationError:
         return False  # the execution fails the run with the same error
-    return executor.store.slots.adopt(run_id, token, fields, time.time())
+    return executor.store.slots.adopt(run_id, token, fields, executor.store.now())
 
 
 def release_slot(executor: Executor, run_id: str, token: str, run: dict[str, str]) -> None:
@@ -204,10 +203,9 @@ def release_slot(executor: Executor, run_id: str, token: str, run: dict[str, str
     here only delays them until the poller's next look at the key."""
     if not run.get("conc_key"):
         return
-    import time
 
     try:
-        woken = executor.store.slots.release(run_id, token, time.time())
+        woken = executor.store.slots.release(run_id, token, executor.store.now())
         for due in woken:
             executor.send_run(due.run_id, due.seq, job_id=due.job_id, queue=due.queue)
     except Exception:  # noqa: BLE001 - the poller's sweep wakes them

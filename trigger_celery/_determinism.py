@@ -29,7 +29,6 @@ import hashlib
 import json
 import logging
 import os.path
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -102,7 +101,7 @@ class ReplayGuard:
         x = self.x
         before = {"name": rec.get("name"), "params": _shown(rec.get("params"))}
         after = {"name": name, "params": _shown(params)}
-        warning = {"key": key, "idem": idem, "recorded": before, "now": after, "at": time.time()}
+        warning = {"key": key, "idem": idem, "recorded": before, "now": after, "at": x.store.now()}
         what = (f"task {key!r} replayed with a different call than recorded: recorded "
                 f"{before['name']!r} params {_sorted_dumps(before['params'])}, "
                 f"now {name!r} params {_sorted_dumps(after['params'])}")

@@ -49,6 +49,7 @@ from trigger_celery._states import (
     TaskRecord,
 )
 from trigger_celery._store import Store, dumps, is_transient
+from trigger_celery._time import engine_clock
 from trigger_celery.integration import Integration, OperationResult, TaskInfo
 
 if TYPE_CHECKING:
@@ -169,9 +170,14 @@ class LeaseKeeper:
         return failing
 
     def _publish_running(self) -> None:
-        now = time.time()
         for gone in set(self._published) - set(self.running):
             self._published.pop(gone, None)
+        if not self.running:
+            return
+        try:
+            now = self.store.now()
+        except Exception:  # noqa: BLE001 - the test clock's store away: next round
+            return
         for run_key, stack in list(self.running.items()):
             try:
                 rec, started = stack[-1]
@@ -205,6 +211,9 @@ class Executor:
         self.store = client.store
         self.settings = client.settings
         self.leases = LeaseKeeper(self.store)
+        #: What :func:`~trigger_celery._time.utc_now` reads in executions: the engine clock
+        #: under ``test_clock``, else ``None`` (the real clock, nothing set).
+        self.clock = self.store.now if self.settings.test_clock else None
         #: Called as ``hook(execution, suspend)`` before a suspension is written; for tests and
         #: instrumentation (a hook that blocks holds the run's suspension open).
         self.before_suspend: list[Any] = []
@@ -243,8 +252,8 @@ class Executor:
         client that created it; ``eta_s``: epoch seconds, within the ETA window). Flower shows
         the run id and the job id."""
         opts: dict[str, Any] = {}
-        if eta_s is not None and eta_s > time.time():
-            opts["countdown"] = eta_s - time.time()
+        if eta_s is not None and (countdown := eta_s - self.store.now()) > 0:
+            opts["countdown"] = countdown
         self.client.run_celery_task.apply_async(
             args=[run_id, seq], queue=queue or self.settings.runs_queue,
             argsrepr=f"({run_id!r}, seq={seq})", kwargsrepr=f"{{job: {job_id or '?'}}}", **opts,
@@ -256,8 +265,8 @@ class Executor:
         run's task record, credentials on the worker; Flower shows the display properties."""
         task = self.client.operation_celery_task(integ, qname)
         opts: dict[str, Any] = {}
-        if eta_s is not None and eta_s > time.time():
-            opts["countdown"] = eta_s - time.time()
+        if eta_s is not None and (countdown := eta_s - self.store.now()) > 0:
+            opts["countdown"] = countdown
         task.apply_async(
             kwargs={"run_id": run_id, "idem": idem, "attempt": attempt,
                     "connection": integ.connection_key},
@@ -283,7 +292,8 @@ class Executor:
             return got.outcome
         self.leases.hold(lease, token, run_id, seq)
         try:
-            self._execute(run_id, token, got.run, got.tasks)
+            with engine_clock(self.clock):
+                self._execute(run_id, token, got.run, got.tasks)
         except StoreUnavailable:
             return "store-unavailable"
         finally:
@@ -343,10 +353,10 @@ class Executor:
     def _suspend(self, x: RunExecution, s: Suspension) -> None:
         for hook in self.before_suspend:
             hook(x, s)
-        now = time.time()
+        now = self.store.now()
         grace = self.store.grace_s
         in_window = (s.message and s.wake_at is not None
-                     and s.wake_at - now <= self.settings.eta_window_s)
+                     and s.wake_at - now <= self.settings.effective_eta_window_s)
         if s.wake_at is None:
             due = s.check_at if s.check_at is not None else now + self.settings.dispatch_check_s
         else:
@@ -367,7 +377,7 @@ class Executor:
         """Record the run's end (``fields``: its hash as loaded) and log its outcome."""
         _metrics.run_finished(run_id, status)
         lease = self.store.run_keys(run_id)[3]
-        now = time.time()
+        now = self.store.now()
         done = self.write(lease, lambda: self.store.finish(run_id, token, status, output or "",
                                                           dumps(error) if error else ""), run_id)
         if done:
@@ -396,9 +406,12 @@ class Executor:
             rec["rerun_after_loss"] = True
         self.leases.hold(tlease, token)
         try:
-            if _ratelimit.gate(self, integ, qname, run_id, idem, attempt, rec, token, celery_task):
-                return "rate-limited"  # sent again at its slot; attempts unchanged
-            return self._attempt(integ, qname, run_id, idem, attempt, rec, token, celery_task)
+            with engine_clock(self.clock):
+                if _ratelimit.gate(self, integ, qname, run_id, idem, attempt, rec, token,
+                                   celery_task):
+                    return "rate-limited"  # sent again at its slot; attempts unchanged
+                return self._attempt(integ, qname, run_id, idem, attempt, rec, token,
+                                     celery_task)
         except StoreUnavailable:
             return "store-unavailable"  # the run's dispatch check sends the attempt again
         finally:
@@ -410,7 +423,7 @@ class Executor:
         rec["attempts"], rec["status"] = attempt, RUNNING
         info = TaskInfo(run_id, rec["key"], idem, rec["name"], attempt, rec.get("params"),
                         rec.get("properties", []))
-        started = time.time()
+        started = self.store.now()
         try:
             params = op.params.model_validate(rec.get("call") or {})
             result = op.fn(integ.client(), params, info)
@@ -424,7 +437,7 @@ class Executor:
             return self._attempt_failed(integ, qname, run_id, idem, rec, token, info, err,
                                         started, celery_task)
         _ratelimit.observe(self.store, integ, qname, f"{idem}:{attempt}", None)
-        now = time.time()
+        now = self.store.now()
         rec["status"], rec["completed_at"] = COMPLETED, now
         rec["duration_ms"] = round((now - started) * 1000, 3)
         rec.pop("call", None)
@@ -437,7 +450,7 @@ class Executor:
     def _attempt_failed(self, integ: Integration, qname: str, run_id: str, idem: str,
                         rec: TaskRecord, token: str, info: TaskInfo, err: Exception,
                         started: float, celery_task: Any) -> str:
-        now = time.time()
+        now = self.store.now()
         d = decide(err, record=rec, task=info, io=None, retry=integ.retry,
                    hooks=[integ.on_error], settings=self.settings, now=now)
         _metrics.task_attempt(integ, d)
@@ -447,7 +460,7 @@ class Executor:
             rec.pop("call", None)
             self._settle(run_id, idem, token, dumps(rec), True)
             return "failed"
-        in_window = d.retry_at - now <= self.settings.eta_window_s
+        in_window = d.retry_at - now <= self.settings.effective_eta_window_s
         # the next attempt's message is due at retry_at: the run checks on it from then on
         rec["dispatched_at"] = rec["queued_at"] = d.retry_at
         rec["resends"] = 0

@@ -35,7 +35,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -132,7 +131,7 @@ def acquire(store: Store, integ: Integration, qname: str, member: str,
     pairs = [(cid, limit) for limit in limits] + [(f"job:{job_id}", limit)
                                                   for limit in job_limits]
     specs = [(owner, limit.scope, limit.limit, limit.period_s) for owner, limit in pairs]
-    hint = store.ratelimit_acquire(cid, member, now if now is not None else time.time(), specs)
+    hint = store.ratelimit_acquire(cid, member, now if now is not None else store.now(), specs)
     if hint is not None:
         return hint
     if specs:
@@ -149,7 +148,7 @@ def observe(store: Store, integ: Integration, qname: str, member: str,
     logs = _in_flight.pop(member, None)
     if logs:
         try:
-            store.ratelimit_came_back(logs, member, time.time())
+            store.ratelimit_came_back(logs, member, store.now())
         except Exception:  # noqa: BLE001 - the entry keeps the time the call was let through
             logger.warning("%s: could not update the rate-limit log", integ.id, exc_info=True)
     cid = integ.__dict__.get("_rate_limit_connection")
@@ -157,7 +156,7 @@ def observe(store: Store, integ: Integration, qname: str, member: str,
         return  # not gated here (no limits, or no credential)
     try:
         until = integ.rate_limit_closed_until(error)
-        if until is None or until <= time.time():
+        if until is None or until <= store.now():
             return
         store.ratelimit_close(cid, until)
         logger.info("%s: the provider has no requests left on %s until %.3f; holding its calls",
@@ -181,7 +180,7 @@ def gate(executor: Executor, integ: Integration, qname: str, run_id: str, idem: 
     if not integ.rate_limits and not job_limits and not _gated(integ):
         return None
     store = executor.store
-    now = time.time()
+    now = store.now()
     try:
         hint = acquire(store, integ, qname, f"{idem}:{attempt}", now, job_id=job_id,
                        job_limits=job_limits)
@@ -200,7 +199,7 @@ def gate(executor: Executor, integ: Integration, qname: str, run_id: str, idem: 
     rec["rate_limit_waits"] = int(rec.get("rate_limit_waits", 0)) + 1
     if limits:
         rec["rate_limit_detail"] = ", ".join(limit.describe() for limit in limits)
-    in_window = hint - now <= executor.settings.eta_window_s
+    in_window = hint - now <= executor.settings.effective_eta_window_s
     if not in_window:
         rec["resend_by_run"] = True  # the run wakes at the hint and sends the attempt then
     # this start did not happen as far as the attempt's start count goes (rerun_after_loss)

@@ -18,7 +18,6 @@ builds one per execution and writes its suspension or its end.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
@@ -192,7 +191,7 @@ class RunExecution:
         """``io.logger``: store a log line unless an earlier execution did (replay)."""
         if self.replayed < self.settled:
             return  # an earlier execution logged this line already
-        entry = {"level": level, "message": str(message), "at": time.time()}
+        entry = {"level": level, "message": str(message), "at": self.store.now()}
         if data:
             try:
                 entry["data"] = json.loads(dumps(data))
@@ -276,7 +275,7 @@ class RunExecution:
                                 lambda: _redact(params, redact))
             if rec["status"] in TASK_READY_STATES:
                 return self._replayed(key, rec)
-        now = time.time()
+        now = self.store.now()
         if rec is None:
             rec = {
                 "key": key, "idem": idem, "parent": self._parents[-1] if self._parents else None,
@@ -299,7 +298,7 @@ class RunExecution:
             rec["rerun_after_loss"] = True
         info = TaskInfo(self.run_id, key, idem, rec["name"], rec["attempts"], params,
                         rec["properties"])
-        started = time.time()
+        started = self.store.now()
         self._parents.append(idem)
         running = self.executor.leases.running.setdefault(self.keys[0], [])
         running.append((cast("dict[str, Any]", rec), started))  # shown if it runs long
@@ -319,8 +318,9 @@ class RunExecution:
             running.pop()
             if not running:
                 self.executor.leases.running.pop(self.keys[0], None)
-        rec["status"], rec["completed_at"] = COMPLETED, time.time()
-        rec["duration_ms"] = round((time.time() - started) * 1000, 3)
+        now = self.store.now()
+        rec["status"], rec["completed_at"] = COMPLETED, now
+        rec["duration_ms"] = round((now - started) * 1000, 3)
         rec.pop("error", None)
         _metrics.task_attempt(integration, None)
         self.checkpoint(idem, rec, text)
@@ -329,7 +329,7 @@ class RunExecution:
     def _fail(self, key: str, idem: str, rec: TaskRecord, err: Exception, info: TaskInfo,
               retry: RetryOptions | None, hooks: list[Any], started: float,
               integration: Integration | None = None) -> None:
-        now = time.time()
+        now = self.store.now()
         d = decide(err, record=rec, task=info, io=self.io, retry=retry, hooks=hooks,
                    settings=self.settings, now=now)
         _metrics.task_attempt(integration, d)
@@ -350,7 +350,7 @@ class RunExecution:
             self.guard.replayed(key, idem, rec, name, phash, lambda: params)
             if rec["status"] == COMPLETED:
                 return
-        now = time.time()
+        now = self.store.now()
         if rec is None:
             rec = {"key": key, "idem": idem, "parent": self._parents[-1] if self._parents else None,
                    "kind": "wait", "name": name, "icon": "clock", "params_hash": phash,
@@ -380,7 +380,7 @@ class RunExecution:
                 model.model_dump(mode="json", exclude_unset=True), op.redact))
             if rec["status"] in TASK_READY_STATES:
                 return self._replayed(key, rec)
-        now = time.time()
+        now = self.store.now()
         reason = f"waiting for {full} {key!r}"
         if rec is None:
             call = model.model_dump(mode="json", exclude_unset=True)

@@ -18,6 +18,9 @@ from trigger_celery._errors import ConfigurationError
 from trigger_celery._validation import describe_errors
 
 ENV_PREFIX = "TRIGGER_CELERY_"
+#: Longest pause of a worker's poller under ``test_clock``, in seconds: a test that skips time
+#: finds the wake-ups it made due sent within this.
+TEST_CLOCK_POLL_S = 0.05
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 #: URL schemes redis-py (and kombu) take for the store; ``sentinel`` is Celery's Sentinel form
@@ -91,6 +94,13 @@ class Settings(BaseSettings):
         metrics_port: when set, a worker serves Prometheus metrics on this TCP port (its main
             process, adding up its pool processes'; see ``docs/metrics.md``).
         metrics_host: the address the metrics endpoint listens on.
+        test_clock: for tests only (``trigger_celery.testing.TestClock`` turns it on): the
+            engine reads run time (waits, retry and rate-limit timing, wake-up schedule, run
+            and task timestamps) from the real clock plus an offset in seconds kept in Redis
+            (``P:testclock``), which a test advances to skip time; every delay then goes to
+            the Redis wake-up schedule (``eta_window_s`` counts as 0) and each worker's
+            poller looks every :data:`TEST_CLOCK_POLL_S` seconds. Off (the default), the
+            clock is ``time.time`` and nothing reads the offset.
     """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
@@ -122,6 +132,7 @@ class Settings(BaseSettings):
     sentinel_master: str | None = Field(default=None, min_length=1)
     min_replicas_ack: int = Field(default=0, ge=0)
     replica_ack_timeout_ms: int = Field(default=1000, gt=0, le=10_000)
+    test_clock: bool = False
 
     @field_validator("redis_url")
     @classmethod
@@ -156,6 +167,12 @@ class Settings(BaseSettings):
     @property
     def effective_broker_url(self) -> str:
         return self.broker_url or self.redis_url
+
+    @property
+    def effective_eta_window_s(self) -> float:
+        """``eta_window_s``, or 0 under ``test_clock``: a Celery ETA message is held by the
+        worker's real clock, which skipped time does not move (seconds)."""
+        return 0.0 if self.test_clock else self.eta_window_s
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import TYPE_CHECKING
 
 import redis
@@ -58,7 +57,7 @@ def retry_now(client: TriggerClient, run_id: str, key: str) -> float:
                         f"run {run_id} is {h.get('status')}: retry-now needs a WAITING run; "
                         "try again when it waits")
                 before = float(rec["retry_at"])
-                now = time.time()
+                now = store.now()
                 rec["retry_at"] = now
                 if rec.get("kind") == "dispatched":
                     rec["resend_by_run"] = True  # the run sends the attempt when it resumes

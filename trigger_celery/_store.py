@@ -29,6 +29,8 @@ live in one slot)::
                                           left on a connection (PXAT that time)
     P:ratelimit:{owner}:<scope>:<limit>/<period>:log    zset  call -> epoch s (sliding window)
     P:ratelimit:{owner}:<scope>:<limit>/<period>:queue  zset  waiting call -> hint (epoch s)
+    P:testclock                   string  the test clock's offset in seconds (``test_clock``
+                                          setting only; see ``_time.OffsetClock``)
     P:consumers                   hash    queue name -> epoch seconds a live worker last said it
                                           consumes that queue (every poller round)
     P:consumers:since             hash    queue name -> epoch seconds its current unbroken spell
@@ -55,7 +57,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from importlib import resources
 from typing import Any, Literal, NamedTuple, cast
 
@@ -66,6 +68,7 @@ from trigger_celery._connection import connect
 from trigger_celery._replicas import ACKED_SCRIPTS, acked_call
 from trigger_celery._settings import Settings
 from trigger_celery._text import json_encoder
+from trigger_celery._time import OffsetClock, clock_key
 
 _SCRIPTS = (
     "acquire", "checkpoint", "renew", "suspend", "finish", "cancel", "create_run",
@@ -231,6 +234,11 @@ class Store:
         }
         self._scripts["acquire"] = self.redis.register_script(lua_source("acquire"))
         self.slots = Slots(self)
+        #: The engine clock, epoch seconds: ``time.time``, or under ``test_clock`` the real
+        #: clock plus the test's offset (:class:`~trigger_celery._time.OffsetClock`, one GET).
+        self.now: Callable[[], float] = time.time
+        if settings.test_clock:
+            self.now = OffsetClock(self.redis, clock_key(self.prefix)).now
 
     # -- keys --------------------------------------------------------------------------------
 
@@ -308,7 +316,7 @@ class Store:
         whose id is returned instead, or when a run with ``run_id`` exists (a run is never
         overwritten).
         """
-        now = time.time()
+        now = self.now()
         run, _, _, _ = self.run_keys(run_id)
         status, rid = self._script(
             "create_run",
@@ -352,21 +360,22 @@ class Store:
         run, tasks, logs, _ = self.run_keys(run_id)
         return str(self._script(
             "cancel", [run, tasks, logs, self.schedule_key],
-            [run_id, time.time(), self.settings.run_retention_s],
+            [run_id, self.now(), self.settings.run_retention_s],
         ))
 
     def reset_tasks(self, run_id: str, idems: list[str]) -> Reset:
         """Delete task records (``reset_task.lua``); a FAILURE run goes back to QUEUED (its TTL
         removed). Returns :class:`Reset`."""
         run, tasks, logs, _ = self.run_keys(run_id)
+        now = self.now()
         res = self._script("reset_task", [run, tasks, logs, self.schedule_key],
-                          [run_id, time.time(), time.time() + self.grace_s, *idems])
+                          [run_id, now, now + self.grace_s, *idems])
         return Reset(res[0], int(res[1]) if len(res) > 1 and res[1] is not None else 0)
 
     def list_runs(self, limit: int = 50) -> list[dict[str, str]]:
         """The newest runs' hashes, newest first; expired runs are dropped from the index."""
         self.redis.zremrangebyscore(
-            self.runs_key, "-inf", time.time() - self.settings.run_retention_s - 3600
+            self.runs_key, "-inf", self.now() - self.settings.run_retention_s - 3600
         )
         ids = cast("list[str]", self.redis.zrevrange(self.runs_key, 0, limit * 4))
         pipe = self.redis.pipeline(transaction=False)
@@ -437,7 +446,7 @@ class Store:
     def ratelimit_close(self, owner: str, until_s: float) -> None:
         """Hold every call of ``owner`` until ``until_s`` (epoch seconds; the key expires then)."""
         self.redis.set(self.ratelimit_closed_key(owner), repr(until_s),
-                       pxat=int(until_s * 1000) + 1)
+                       px=max(1, int((until_s - self.now()) * 1000) + 1))
 
     # -- dispatched messages -----------------------------------------------------------------
 
@@ -484,7 +493,7 @@ class Store:
         alone."""
         flat = self._script(
             "claim_due", [self.schedule_key],
-            [time.time(), self.grace_s, limit, self.prefix, self.settings.resend_max_s,
+            [self.now(), self.grace_s, limit, self.prefix, self.settings.resend_max_s,
              self.settings.poll_interval_s, "1" if recover else "0", *sorted(set(backlogged))],
         )
         return [DueRun(flat[i], int(flat[i + 1]), flat[i + 2], flat[i + 3])
@@ -502,7 +511,7 @@ class Store:
         or take it back if it expired while the store was away and the run is still this
         execution's (EXECUTING at ``seq``); a run's lease (``run_id`` given) also moves its
         schedule entry to the new expiry. Returns 1 renewed, 2 taken back, 0 lost."""
-        due = time.time() + lease_ms / 1000
+        due = self.now() + lease_ms / 1000
         run = self.run_key(run_id) if run_id else f"{self.prefix}:unused"
         return int(self._script(
             "renew", [lease_key, self.schedule_key, run], [token, lease_ms, run_id, due, seq]
@@ -517,7 +526,7 @@ class Store:
         run, tasks, _, lease = self.run_keys(run_id)
         res = self._script("acquire", [run, tasks, lease, self.schedule_key,
                                        self.slots.active_key],
-                           [run_id, token, seq, lease_ms, time.time(), self.prefix,
+                           [run_id, token, seq, lease_ms, self.now(), self.prefix,
                             self.slots.check_s])
         if res[0] != "ok":
             return Acquired(res[0], {}, {})
@@ -548,7 +557,7 @@ class Store:
         Returns :class:`Suspended`.
         """
         run, tasks, _, lease = self.run_keys(run_id)
-        now = time.time()
+        now = self.now()
         res = self._script(
             "suspend", [run, tasks, lease, self.schedule_key],
             [token, run_id, "" if wake_at is None else wake_at, reason, now, due_s, idem,
@@ -564,7 +573,7 @@ class Store:
         run, tasks, logs, lease = self.run_keys(run_id)
         return bool(self._script(
             "finish", [run, tasks, logs, lease, self.schedule_key],
-            [token, run_id, status, output_json, error_json, time.time(),
+            [token, run_id, status, output_json, error_json, self.now(),
              self.settings.run_retention_s],
         ))
 
@@ -585,7 +594,7 @@ class Store:
         res = self._script(
             "task_start", [tasks, self.task_lease_key(run_id, idem),
                            self.task_starts_key(run_id), run, self.notify_key(run_id)],
-            [idem, attempt, token, lease_ms, time.time(), self.settings.run_retention_s,
+            [idem, attempt, token, lease_ms, self.now(), self.settings.run_retention_s,
              self.notify_ttl_ms],
         )
         if res[0] != "ok":
@@ -601,7 +610,7 @@ class Store:
             "task_settle",
             [run, tasks, self.task_lease_key(run_id, idem), self.schedule_key,
              self.notify_key(run_id)],
-            [idem, token, record_json, "1" if wake else "", run_id, time.time() + self.grace_s,
+            [idem, token, record_json, "1" if wake else "", run_id, self.now() + self.grace_s,
              self.notify_ttl_ms],
         )
         if res[0] == "wake":

@@ -16,7 +16,6 @@ recovers the run. Only Celery's :class:`~celery.exceptions.Retry` passes through
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -65,4 +64,4 @@ def schedule_body(self: Any, job_id: str) -> None:
     job = client.jobs.get(job_id)
     if job is None or not job.enabled:
         return
-    client.trigger_slot(job, time.time())
+    client.trigger_slot(job, client.store.now())

@@ -1,19 +1,79 @@
-"""Aware datetimes: the one place naive times become UTC and datetimes become epoch seconds.
+"""Aware datetimes and the engine's clock.
 
-Public for integrations as :func:`trigger_celery.integration.utc_now` and
-:func:`trigger_celery.integration.aware`.
+The one place naive times become UTC and datetimes become epoch seconds (public for
+integrations as :func:`trigger_celery.integration.utc_now` and
+:func:`trigger_celery.integration.aware`), and the clock every engine time read that concerns
+run time goes through (``Store.now``): the real clock, ``time.time``, unless the ``test_clock``
+setting is on. Then it is :class:`OffsetClock`: the real clock plus an offset in seconds that a
+test advances (``trigger_celery.testing.TestClock``), kept in Redis under ``P:testclock`` so
+every worker process reads the same time (ported from Temporal's time-skipping test
+environment). Lease TTLs, socket timeouts, hold and poll pauses and metrics stay on real time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import overload
+from typing import Any, overload
+
+#: The engine clock of the execution running in this context (set only under ``test_clock``,
+#: see :func:`engine_clock`); ``None``: the real clock.
+_ENGINE_NOW: ContextVar[Callable[[], float] | None] = ContextVar("trigger_celery_now",
+                                                                 default=None)
 
 
 def utc_now() -> datetime:
-    """The current time, aware, in UTC."""
-    return datetime.now(UTC)
+    """The current time, aware, in UTC: the engine clock inside an execution of a client with
+    ``test_clock`` on (so hooks and ``RetryAfterError(retry_after=timedelta)`` agree with the
+    engine), else the real clock."""
+    now = _ENGINE_NOW.get()
+    return datetime.now(UTC) if now is None else datetime.fromtimestamp(now(), UTC)
+
+
+def engine_clock(now: Callable[[], float] | None) -> contextlib.AbstractContextManager[None]:
+    """Within the block, :func:`utc_now` reads ``now`` (epoch seconds); ``None`` changes
+    nothing (the real clock: a ``nullcontext``, next to no cost)."""
+    return contextlib.nullcontext() if now is None else _using(now)
+
+
+@contextlib.contextmanager
+def _using(now: Callable[[], float]) -> Iterator[None]:
+    token = _ENGINE_NOW.set(now)
+    try:
+        yield
+    finally:
+        _ENGINE_NOW.reset(token)
+
+
+def clock_key(prefix: str) -> str:
+    """``P:testclock``: the test clock's offset from the real clock, in seconds (a float)."""
+    return f"{prefix}:testclock"
+
+
+class OffsetClock:
+    """The test clock: epoch seconds of the real clock plus an offset read from Redis on every
+    call (one ``GET``; tests only: with ``test_clock`` off the engine never builds one).
+
+    Parameters:
+        redis: a redis-py client (``decode_responses`` either way).
+        key: where the offset lives (:func:`clock_key`); absent means 0.
+    """
+
+    def __init__(self, redis: Any, key: str):
+        self.redis = redis
+        self.key = key
+
+    def offset_s(self) -> float:
+        """The offset from the real clock, in seconds (0 until a test advances the clock)."""
+        raw = self.redis.get(self.key)
+        return float(raw) if raw else 0.0
+
+    def now(self) -> float:
+        """Epoch seconds on this clock."""
+        return time.time() + self.offset_s()
 
 
 def aware(at: datetime) -> datetime:

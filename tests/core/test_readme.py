@@ -33,3 +33,10 @@ def test_every_test_database_variable_is_documented() -> None:
 def test_flower_api_and_webhook_answers_are_documented() -> None:
     assert "FLOWER_UNAUTHENTICATED_API=true" in README
     assert '"duplicate": false' in README and "runs" in README
+
+
+def test_time_skipping_example_is_the_test_that_runs() -> None:
+    test = (ROOT / "tests" / "kit" / "test_time_skipping.py").read_text()
+    example = test.split("# example: begin\n")[1].split("# example: end\n")[0]
+    assert f"```python\n{example}```" in README
+    assert "`test_clock`" in README and "`trigger_clock`" in README

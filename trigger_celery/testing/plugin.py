@@ -8,6 +8,11 @@ Fixtures:
     trigger_worker: a factory ``trigger_worker("myapp.jobs", **env)`` starting a real
         ``celery worker`` on that app against ``trigger_redis_url`` (store and broker), stopped
         after the test. Extra keyword arguments become environment variables of the worker.
+        In a test that also uses ``trigger_clock``, its workers run with the test clock.
+    trigger_clock: a :class:`~trigger_celery.testing.TestClock` on ``trigger_redis_url`` (key
+        prefix ``TRIGGER_CELERY_KEY_PREFIX``, default ``tc``) that the test advances to skip
+        time; it sets ``TRIGGER_CELERY_TEST_CLOCK=1`` for the test (clients made in it) and
+        for the workers ``trigger_worker`` starts.
 
 Example::
 
@@ -27,6 +32,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
+#: The ``test_clock`` setting's environment variable.
+CLOCK_ENV = "TRIGGER_CELERY_TEST_CLOCK"
 
 
 @pytest.fixture()
@@ -51,16 +59,32 @@ def trigger_replay_server() -> Iterator[Any]:
 
 
 @pytest.fixture()
-def trigger_worker(trigger_redis_url: str) -> Iterator[Callable[..., Any]]:
+def trigger_clock(trigger_redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The test clock of the app on ``trigger_redis_url``, at offset 0 (see the module
+    docstring)."""
+    from trigger_celery.testing.clock import TestClock
+
+    monkeypatch.setenv(CLOCK_ENV, "1")
+    clock = TestClock(trigger_redis_url,
+                      key_prefix=os.environ.get("TRIGGER_CELERY_KEY_PREFIX") or "tc")
+    yield clock
+    clock.close()
+
+
+@pytest.fixture()
+def trigger_worker(trigger_redis_url: str,
+                   request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
     """Factory of real worker processes on ``trigger_redis_url``; all stopped after the test."""
     from trigger_celery.testing.worker import WorkerProcess
 
     started: list[WorkerProcess] = []
+    clock = "trigger_clock" in request.fixturenames
 
     def start(app: str, *, queues: str | None = None, concurrency: int = 2,
               **env: str) -> WorkerProcess:
         environ = {**os.environ, "TRIGGER_CELERY_REDIS_URL": trigger_redis_url,
-                   "TRIGGER_CELERY_BROKER_URL": trigger_redis_url, **env}
+                   "TRIGGER_CELERY_BROKER_URL": trigger_redis_url,
+                   **({CLOCK_ENV: "1"} if clock else {}), **env}
         environ.setdefault("PYTHONPATH", os.getcwd())
         worker = WorkerProcess(app, environ, queues=queues, concurrency=concurrency)
         started.append(worker)

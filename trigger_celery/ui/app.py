@@ -18,7 +18,6 @@ import binascii
 import hmac
 import logging
 import secrets
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -152,7 +151,7 @@ def create_app(client: TriggerClient, *, token: str | None = None) -> ASGIApp:
                 "since": since if since in WINDOWS else ""}
 
     def matching_runs(query: dict[str, Any]) -> list[Any]:
-        now = time.time()
+        now = client.store.now()
         runs = client.list_runs(job_id=query["job"] or None, status=query["status"] or None,
                                 limit=LIST_LIMIT)
         since_s = WINDOWS.get(query["since"])
@@ -169,12 +168,12 @@ def create_app(client: TriggerClient, *, token: str | None = None) -> ASGIApp:
         query = list_query(request)
         return templates.TemplateResponse(request, "runs.html", {
             "query": query, "runs": matching_runs(query), "jobs": job_ids(),
-            "nonce": request.state.nonce, "now": time.time()})
+            "nonce": request.state.nonce, "now": client.store.now()})
 
     def runs_rows(request: Request) -> Response:
         query = list_query(request)
         return templates.TemplateResponse(request, "_runs_rows.html", {
-            "runs": matching_runs(query), "now": time.time()})
+            "runs": matching_runs(query), "now": client.store.now()})
 
     def run_page(request: Request) -> Response:
         run_id = request.path_params["run_id"]
@@ -184,7 +183,7 @@ def create_app(client: TriggerClient, *, token: str | None = None) -> ASGIApp:
             return templates.TemplateResponse(request, "not_found.html", {
                 "run_id": run_id, "nonce": request.state.nonce}, status_code=404)
         return templates.TemplateResponse(request, "run.html", {
-            "run": run, "nonce": request.state.nonce, "now": time.time()})
+            "run": run, "nonce": request.state.nonce, "now": client.store.now()})
 
     def run_body(request: Request) -> Response:
         try:
@@ -192,7 +191,7 @@ def create_app(client: TriggerClient, *, token: str | None = None) -> ASGIApp:
         except RunNotFoundError:
             return PlainTextResponse("run not found\n", status_code=404)
         return templates.TemplateResponse(request, "_run_body.html", {
-            "run": run, "now": time.time()})
+            "run": run, "now": client.store.now()})
 
     def healthz(request: Request) -> Response:
         return PlainTextResponse("ok\n")

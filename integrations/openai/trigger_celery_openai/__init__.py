@@ -8,7 +8,6 @@ returns the API's JSON body and reports token usage and rate-limit headers as ta
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from typing import Any
 
@@ -83,7 +82,7 @@ class OpenAI(Integration):
         headers = error.response.headers
         waits = [w for w in (_reset_after(headers, "requests"), _reset_after(headers, "tokens"))
                  if w is not None]
-        return time.time() + max(waits) if waits else None
+        return utc_now().timestamp() + max(waits) if waits else None
 
     def on_error(
         self, error: BaseException, task: TaskInfo, io: Any, *, now: datetime | None = None

@@ -73,3 +73,22 @@ def test_subclass_config_merges_with_strict() -> None:
         Frozen(n=1).n = 2
     with pytest.raises(PydanticValidationError, match="max_tires"):
         RetryOptions(max_tires=3)  # type: ignore[call-arg]
+
+
+def test_utc_now_follows_the_engine_clock_only_within_its_scope() -> None:
+    from trigger_celery._time import engine_clock
+
+    with engine_clock(lambda: 86400.0):
+        assert utc_now() == datetime(1970, 1, 2, tzinfo=UTC)
+        assert RetryOptions(limit=2, min_timeout_ms=1000, randomize=False).retry_at(1) == \
+            datetime(1970, 1, 2, 0, 0, 1, tzinfo=UTC)
+    assert abs(utc_now().timestamp() - datetime.now(UTC).timestamp()) < 5
+    with engine_clock(None):  # the real clock: nothing set
+        assert abs(utc_now().timestamp() - datetime.now(UTC).timestamp()) < 5
+
+
+def test_the_test_clock_sends_every_delay_to_the_schedule() -> None:
+    from trigger_celery._settings import load_settings
+
+    assert load_settings(eta_window_s=5).effective_eta_window_s == 5
+    assert load_settings(eta_window_s=5, test_clock=True).effective_eta_window_s == 0

@@ -13,13 +13,13 @@ Usage::
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar
 
 from slack_sdk import WebClient
 
 from trigger_celery import ConfigurationError, OnErrorResult, RetryOptions, retry
-from trigger_celery.integration import Integration, Namespace, TaskInfo
+from trigger_celery.integration import Integration, Namespace, TaskInfo, utc_now
 from trigger_celery_slack import errors
 from trigger_celery_slack.chat import Chat
 from trigger_celery_slack.conversations import Conversations
@@ -78,4 +78,4 @@ class Slack(Integration):
         """429 / ``ratelimited``: at ``Retry-After``; 5xx and transient codes: backoff; other
         ``ok: false`` codes (``channel_not_found``, ``invalid_auth``, ``not_in_channel``): no
         retry. See :func:`trigger_celery_slack.errors.decide`; ``now`` (aware) is for tests."""
-        return errors.decide(error, now or datetime.now(UTC))
+        return errors.decide(error, now or utc_now())  # the engine's clock (a test's too)
