@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
@@ -37,6 +37,7 @@ from trigger_celery._errors import (
 from trigger_celery._hold import send_and_hold
 from trigger_celery._io import IO, call_with
 from trigger_celery._keys import idempotency_key
+from trigger_celery._parallel import run_parallel
 from trigger_celery._policy import decide, record_attempt_failure, resolve
 from trigger_celery._retry import RetryOptions, resend_backoff_s
 from trigger_celery._states import (
@@ -93,15 +94,23 @@ def encode_output(value: Any, what: str, limit: int) -> str:
 class Suspension(Suspend):
     """The :class:`Suspend` an execution raises: ``idem`` and ``rec`` (a task record to write
     with the suspension, or none), ``message`` (False: a task's own retry message is due at
-    ``wake_at``, the run only checks on it a grace period later)."""
+    ``wake_at``, the run only checks on it a grace period later), ``check_at`` (epoch seconds:
+    when to check on dispatched tasks), ``waits_on`` (the dispatched task it waits for, if
+    any), ``wait_for`` (an ``io.parallel`` batch's dispatched tasks in flight: the run wakes
+    once all completed) and ``keep_pending`` (another task may settle and wake it meanwhile)."""
 
     def __init__(self, wake_at: float | None, reason: str, idem: str,
-                 rec: TaskRecord | None, message: bool = True, check_at: float | None = None):
+                 rec: TaskRecord | None, message: bool = True, check_at: float | None = None,
+                 *, waits_on: str = "", wait_for: tuple[str, ...] = (),
+                 keep_pending: bool = False):
         super().__init__(wake_at, reason)
         self.idem = idem
         self.rec = rec
         self.message = message
         self.check_at = check_at
+        self.waits_on = waits_on
+        self.wait_for = wait_for
+        self.keep_pending = keep_pending
 
 
 
@@ -136,7 +145,11 @@ class RunExecution:
         self.integrations = integrations
         self.keys = self.store.run_keys(run_id)
         self._seen: set[str] = set()
-        self._parents: list[str] = []
+        self._parents: list[str] = []  # the tasks being run, innermost last (display parent)
+        # what each new task key is hashed under, innermost last: the running task's
+        # idempotency key, or "<parallel idem>#<item index>" inside an io.parallel item
+        self._scopes: list[str] = []
+        self.batch_depth = 0  # > 0 inside io.parallel items (_parallel.py)
         self.replayed = 0
         self.guard = ReplayGuard(self)
         self.settled = len(tasks)  # records from earlier executions; logs before them are old
@@ -178,15 +191,24 @@ class RunExecution:
 
     def suspend(self, wake_at: float | None, reason: str, idem: str = "",
                 rec: TaskRecord | None = None, *, message: bool = True,
-                check_at: float | None = None) -> NoReturn:
+                check_at: float | None = None, waits_on: str = "",
+                wait_for: tuple[str, ...] = (), keep_pending: bool = False) -> NoReturn:
         """Raise :class:`Suspend`; the executor writes ``rec`` with the suspension.
 
         ``wake_at`` (epoch seconds) is when the run is due; ``None``: when a dispatched task wakes
         it, checked at ``check_at`` (epoch seconds; default ``dispatch_check_s`` from now).
         ``message=False``: something else (a task's own retry message) is due at ``wake_at``;
-        the run only checks on it a grace period later.
+        the run only checks on it a grace period later. ``waits_on``: the dispatched task
+        whose settle wakes the run; ``wait_for``, ``keep_pending``: see :class:`Suspension`.
+
+        Inside an ``io.parallel`` item the suspension only stops that item: ``rec`` is written
+        now, and the batch suspends the run once for all its items (``_parallel.py``).
         """
-        raise Suspension(wake_at, reason, idem, rec, message, check_at)
+        if self.batch_depth and rec is not None:
+            self.checkpoint(idem, rec)
+            idem, rec = "", None
+        raise Suspension(wake_at, reason, idem, rec, message, check_at, waits_on=waits_on,
+                         wait_for=wait_for, keep_pending=keep_pending)
 
     def log(self, level: str, message: str, data: dict[str, Any]) -> None:
         """``io.logger``: store a log line unless an earlier execution did (replay)."""
@@ -223,8 +245,8 @@ class RunExecution:
     def _enter(self, key: str) -> str:
         if not isinstance(key, str) or not key:
             raise ValidationError(f"a task key must be a non-empty string, got {key!r}")
-        parent = self._parents[-1] if self._parents else None
-        idem = idempotency_key(self.run_id, parent, key)
+        scope = self._scopes[-1] if self._scopes else None
+        idem = idempotency_key(self.run_id, scope, key)
         if idem in self._seen:
             raise DuplicateTaskKeyError(
                 f"task key {key!r} used twice under the same parent in one execution"
@@ -301,6 +323,7 @@ class RunExecution:
                         rec["properties"])
         started = time.time()
         self._parents.append(idem)
+        self._scopes.append(idem)
         running = self.executor.leases.running.setdefault(self.keys[0], [])
         running.append((cast("dict[str, Any]", rec), started))  # shown if it runs long
         try:
@@ -316,6 +339,7 @@ class RunExecution:
                        integration.on_error], started, integration)
         finally:
             self._parents.pop()
+            self._scopes.pop()
             running.pop()
             if not running:
                 self.executor.leases.running.pop(self.keys[0], None)
@@ -365,6 +389,13 @@ class RunExecution:
         rec.pop("retry_at", None)
         self.checkpoint(idem, rec)
 
+    def parallel(self, key: str, items: Sequence[Any], callback: Callable[..., Any], *,
+                 name: str | None = None,
+                 properties: list[dict[str, Any]] | None = None) -> list[Any]:
+        """``io.parallel``: task ``key`` running ``callback(item, index)`` for every item, each
+        item's tasks namespaced under it; see :func:`trigger_celery._parallel.run_parallel`."""
+        return run_parallel(self, key, items, callback, name=name, properties=properties)
+
     def dispatch(self, integ: Integration, qname: str, op: Operation[Any], key: str,
                  params: dict[str, Any]) -> Any:
         """An integration call: a Celery task on the integration's queue; the run waits."""
@@ -393,12 +424,16 @@ class RunExecution:
                 "queue": integ.queue, "created_at": now, "dispatched_at": now, "queued_at": now,
             }
             self.checkpoint(idem, rec)
-            held = send_and_hold(  # its result in place, if it comes soon (_hold.py)
-                self, idem, lambda: self.send_task(integ, qname, idem, 1, rec))
-            if held is not None:
-                self.tasks[idem] = held
-                return self._replayed(key, held)
-            self.suspend(None, reason, check_at=now + self.settings.dispatch_check_s)
+            if self.batch_depth:  # io.parallel: the other items go on meanwhile, no hold
+                self.send_task(integ, qname, idem, 1, rec)
+            else:
+                held = send_and_hold(  # its result in place, if it comes soon (_hold.py)
+                    self, idem, lambda: self.send_task(integ, qname, idem, 1, rec))
+                if held is not None:
+                    self.tasks[idem] = held
+                    return self._replayed(key, held)
+            self.suspend(None, reason, check_at=now + self.settings.dispatch_check_s,
+                         waits_on=idem)
         retry_at = rec.get("retry_at")
         if rec["status"] == WAITING and retry_at:
             if retry_at > now:
@@ -409,7 +444,8 @@ class RunExecution:
                              message=bool(rec.get("resend_by_run")))
             if rec.get("resend_by_run"):
                 self._redispatch(integ, qname, idem, rec, now, reason, lost=False)
-                self.suspend(None, reason, check_at=now + self.settings.dispatch_check_s)
+                self.suspend(None, reason, check_at=now + self.settings.dispatch_check_s,
+                             waits_on=idem)
         self._check_dispatched(integ, qname, idem, rec, now, reason)
 
     def _check_dispatched(self, integ: Integration, qname: str, idem: str, rec: TaskRecord,
@@ -429,11 +465,11 @@ class RunExecution:
         sent = float(rec.get("dispatched_at", 0))
         backoff = resend_backoff_s(check, int(rec.get("resends", 0)), settings.resend_max_s)
         if now - sent < backoff:
-            self.suspend(None, reason, check_at=sent + backoff)
+            self.suspend(None, reason, check_at=sent + backoff, waits_on=idem)
         attempt = int(rec["attempts"]) + 1
         state = self.store.dispatch_state(self.run_id, idem, attempt, integ.queue)
         if state.running:  # a worker runs it now: its settle wakes the run
-            self.suspend(None, reason, check_at=now + check)
+            self.suspend(None, reason, check_at=now + check, waits_on=idem)
         # a consumer alive at any moment after the send heartbeats at most one poll later
         consumed = (state.consumer_seen_s is not None
                     and state.consumer_seen_s >= sent - 2 * settings.poll_interval_s)
@@ -441,14 +477,14 @@ class RunExecution:
             if not consumed:  # known queued: nobody could have taken it
                 later = min(max(check, now - sent), max(settings.resend_max_s, check))
                 self.suspend(None, f"{reason}: waiting for a worker on queue {integ.queue}",
-                             check_at=now + later)
+                             check_at=now + later, waits_on=idem)
             # a worker that appeared after the send gets the whole backoff to take it
             since = max(sent, state.consumer_since_s or 0.0)
             if now - since < backoff:
-                self.suspend(None, reason, check_at=since + backoff)
+                self.suspend(None, reason, check_at=since + backoff, waits_on=idem)
         self._redispatch(integ, qname, idem, rec, now, reason, lost=True)
         self.suspend(None, reason, check_at=now + resend_backoff_s(
-            check, int(rec["resends"]), settings.resend_max_s))
+            check, int(rec["resends"]), settings.resend_max_s), waits_on=idem)
 
     def _redispatch(self, integ: Integration, qname: str, idem: str, rec: TaskRecord,
                     now: float, reason: str, *, lost: bool) -> None:
@@ -466,7 +502,7 @@ class RunExecution:
         rec["dispatched_at"] = now
         rec.pop("resend_by_run", None)
         if not self.checkpoint(idem, rec, expect_attempts=settled_at):
-            self.suspend(None, reason, check_at=now)
+            self.suspend(None, reason, check_at=now, waits_on=idem)
         self.send_task(integ, qname, idem, int(rec["attempts"]) + 1, rec)
 
 

@@ -78,13 +78,14 @@ class TaskRecord(TypedDict, total=False):
     """A task as stored in ``P:run:{run_id}:tasks`` (JSON), keyed by its idempotency key.
 
     Times are epoch seconds, durations milliseconds. ``kind`` is ``inline`` (``io.run_task``),
-    ``wait`` (``io.wait``) or ``dispatched`` (an integration call run by a Celery task).
+    ``wait`` (``io.wait``), ``dispatched`` (an integration call run by a Celery task) or
+    ``parallel`` (``io.parallel``; its items' tasks are its children).
     """
 
     key: str
     idem: str
     parent: str | None
-    kind: Literal["inline", "wait", "dispatched"]
+    kind: Literal["inline", "wait", "dispatched", "parallel"]
     name: str
     display: str
     icon: str | None
