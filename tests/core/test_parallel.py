@@ -135,6 +135,29 @@ def test_fifty_runs_complete_in_random_order_and_replay_cleanly(
     assert dict(labels_server.requests) == dict.fromkeys(delays, 1)  # no call made again
 
 
+def test_a_call_retried_inside_a_batch_and_one_that_fails_for_good(
+        par: Any, labels_server: LabelsServer) -> None:
+    labels = [f"t{i}" for i in range(6)]
+    labels_server.reset(dict.fromkeys(labels, 0.2), fail={"t1": (1, 502), "t4": (2, 503)})
+    handle = par.trigger("labels", {"issue": 2, "labels": labels})
+    assert handle.result(timeout=60) == [{"index": i, "names": [label]}
+                                         for i, label in enumerate(labels)]
+    assert dict(labels_server.requests) == {"t0": 1, "t1": 2, "t2": 1, "t3": 1, "t4": 3, "t5": 1}
+    # the first execution, then per failed attempt a wake-up at its settle and one at its
+    # retry time (3 failed attempts), then one when the batch is done: 8 at most, not one per
+    # call (and no busy loop on a retrying task)
+    assert int(par.store.get_run_hash(handle.id)["executions"]) <= 8
+
+    labels_server.reset(fail={"t2": (1, 422)})
+    handle = par.trigger("labels", {"issue": 3, "labels": labels})
+    with pytest.raises(RunFailedError) as failed:
+        handle.result(timeout=60)
+    error = failed.value.run.error
+    assert error["type"] == "TaskFailedError"
+    assert error["message"].startswith("task 'labels' failed: TaskFailedError: task 'label'")
+    assert labels_server.requests["t2"] == 1  # a 422 is not retried
+
+
 def test_a_call_whose_params_change_on_replay_fails_a_strict_run(par: Any) -> None:
     handle = par.trigger("drift", {"labels": ["x", "y"]})
     with pytest.raises(RunFailedError) as failed:

@@ -1,10 +1,13 @@
 -- End this execution and leave the run waiting; a wake-up is due at ARGV[6] (schedule score).
--- A dispatched task that completed during this execution (wake_pending) makes it due now.
--- An io.parallel batch (ARGV[11..]: the idempotency keys of its dispatched tasks still in
--- flight) waits for all of them: those not yet settled go into the run's waitfor set, which
--- task_settle.lua empties, waking the run once with the last one. One already settled with an
--- error or a retry makes the run due now; wake_pending is then decided from the records
--- themselves (ARGV[10] '1': a task outside the set may also settle: keep wake_pending).
+-- A dispatched task that settled during this execution (wake_pending) makes it due now.
+-- An io.parallel batch (ARGV[12..]: the idempotency keys of its dispatched tasks in flight as
+-- the execution saw them) waits for all of them: those not COMPLETED by now go into the run's
+-- waitfor set, which task_settle.lua empties, waking the run once with the last one. A
+-- completed task's settle during the execution (wake_pending '1') is thus accounted for by its
+-- record; any other settle (wake_pending '2': an error, a retry, a rate-limit wait) or one
+-- ERRORED now still makes the run due now, as does the set left empty with no time to wait
+-- for (ARGV[3] ''). ARGV[10] '1': a task outside the batch may have settled: any wake_pending
+-- counts.
 -- KEYS: run, tasks, lease, schedule, waitfor
 -- ARGV: token, run_id, wake_at_s ('' = woken by a task), reason, now_s, due_s, idem ('' = none),
 --       record_json, due_now_s, keep_pending ('1'/''), waitfor_ttl_s, idem...
@@ -17,14 +20,20 @@ if redis.call('HGET', KEYS[1], 'status') == 'CANCELED' then
   redis.call('ZREM', KEYS[4], ARGV[2])
   return {'canceled', seq}
 end
-local now = false
+local pending = redis.call('HGET', KEYS[1], 'wake_pending')
+local now = pending ~= false
 if #ARGV > 11 then
+  now = pending == '2' or (pending ~= false and ARGV[10] == '1')
   local outstanding = 0
   for i = 12, #ARGV do
     local raw = redis.call('HGET', KEYS[2], ARGV[i])
-    local status = raw and cjson.decode(raw)['status']
-    if status == 'ERRORED' or status == 'WAITING' then
-      now = true  -- failed for good, or a retry the run must schedule
+    local status = nil
+    if raw then
+      -- cjson refuses the escape of a lone surrogate: read status from a sanitized copy
+      status = cjson.decode((string.gsub(raw, '\\u[dD][89a-fA-F]%x%x', '\\u003f')))['status']
+    end
+    if status == 'ERRORED' then
+      now = true
     elseif status ~= 'COMPLETED' then
       redis.call('SADD', KEYS[5], ARGV[i])
       outstanding = outstanding + 1
@@ -32,9 +41,7 @@ if #ARGV > 11 then
   end
   if outstanding == 0 and ARGV[3] == '' then now = true end
   if outstanding > 0 then redis.call('EXPIRE', KEYS[5], ARGV[11]) end
-  if ARGV[10] ~= '1' then redis.call('HDEL', KEYS[1], 'wake_pending') end
 end
-if redis.call('HGET', KEYS[1], 'wake_pending') then now = true end
 if now then
   redis.call('DEL', KEYS[5])
   redis.call('HDEL', KEYS[1], 'wake_pending')

@@ -22,7 +22,12 @@ if status == 'WAITING' then
   local f = redis.call('HMGET', KEYS[1], 'seq', 'job_id', 'queue')
   return {'wake', f[1], f[2] or '', f[3] or ''}
 elseif status == 'EXECUTING' or status == 'QUEUED' then
-  redis.call('HSET', KEYS[1], 'wake_pending', '1')
+  -- '1': completed (an io.parallel batch's suspension reads its record), '2': anything else
+  if ARGV[8] == '1' then
+    redis.call('HSETNX', KEYS[1], 'wake_pending', '1')
+  else
+    redis.call('HSET', KEYS[1], 'wake_pending', '2')
+  end
   if status == 'EXECUTING' and ARGV[7] ~= '0' then
     redis.call('RPUSH', KEYS[5], ARGV[1])
     redis.call('PEXPIRE', KEYS[5], ARGV[7])
