@@ -43,6 +43,23 @@ def build(**settings: Any) -> TriggerClient:
 
         return io.parallel("items", payload["labels"], item)  # type: ignore[no-any-return]
 
+    @client.define_job(id="logged", version="1.0.0", trigger=invoke_trigger(),
+                       integrations={"github": github})
+    def logged(payload: dict[str, Any], io: Any, ctx: Any) -> list[Any]:
+        """Log lines inside items, around a call, and after the batch around a wait."""
+        def add(label: str) -> str:
+            io.logger.info("before", label=label)
+            io.run_task("tag", lambda: label)
+            got = io.github.issues.add_labels("label", **REPO, issue_number=1, labels=[label])
+            io.logger.info("after", label=label)
+            return str(got[0]["name"])
+
+        out = io.parallel("labels", payload["labels"], add)
+        io.logger.info("batch done")
+        io.wait("pause", seconds=0.2)
+        io.logger.info("end")
+        return out  # type: ignore[no-any-return]
+
     @client.define_job(id="drift", version="1.0.0", trigger=invoke_trigger(),
                        integrations={"github": github}, strict_replay=True)
     def drift(payload: dict[str, Any], io: Any, ctx: Any) -> list[Any]:

@@ -70,13 +70,15 @@ def run_parallel(x: RunExecution, key: str, items: Sequence[Any], callback: Call
             return cast("list[Any]", x._replayed(key, rec))
     if rec is None:
         rec = {
-            "key": key, "idem": idem, "parent": x._parents[-1] if x._parents else None,
-            "kind": "parallel", "name": shown, "icon": "parallel", "status": RUNNING,
+            "key": key, "idem": idem, "parent": None, "kind": "parallel", "name": shown,
+            "icon": "parallel", "status": RUNNING,
             "attempts": 1, "params": params, "params_hash": phash,
             "properties": properties or [], "created_at": time.time(),
         }
+        x.placed(rec)
         x.checkpoint(idem, rec)  # the items' tasks show under it
     started = time.time()
+    reached = x.reached
     results: list[Any] = [None] * len(items)
     pending: list[Suspension] = []
     failed: Exception | None = None
@@ -84,7 +86,9 @@ def run_parallel(x: RunExecution, key: str, items: Sequence[Any], callback: Call
     x.batch_depth += 1
     try:
         for index, item in enumerate(items):
-            x._scopes.append(item_scope(idem, index))
+            scope = item_scope(idem, index)
+            x._scopes.append(scope)
+            x._items.append(scope)
             try:
                 results[index] = call_with(callback, item, index)
             except Suspend as s:
@@ -94,9 +98,12 @@ def run_parallel(x: RunExecution, key: str, items: Sequence[Any], callback: Call
                 break
             finally:
                 x._scopes.pop()
+                x._items.pop()
     finally:
         x.batch_depth -= 1
         x._parents.pop()
+    if x.reached > reached:
+        rec["descendants"] = x.reached - reached  # replays of the settled task count them
     if failed is not None:
         info = TaskInfo(x.run_id, key, idem, shown, int(rec["attempts"]), params,
                         rec.get("properties", []))

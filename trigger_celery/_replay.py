@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
@@ -150,7 +151,12 @@ class RunExecution:
         # idempotency key, or "<parallel idem>#<item index>" inside an io.parallel item
         self._scopes: list[str] = []
         self.batch_depth = 0  # > 0 inside io.parallel items (_parallel.py)
-        self.replayed = 0
+        self._items: list[str] = []  # the io.parallel item scopes we are in, innermost last
+        self._item_replayed: Counter[str] = Counter()  # records replayed per enclosing item
+        self._item_settled: Counter[str] | None = None  # records of earlier executions, per item
+        self._created: set[str] = set()  # records this execution created
+        self.reached = 0  # records reached so far (a settled task counts its descendants too)
+        self.replayed = 0  # records of earlier executions reached (with their descendants)
         self.guard = ReplayGuard(self)
         self.settled = len(tasks)  # records from earlier executions; logs before them are old
         # This execution took over from one whose worker died (acquire.lua): the first task it
@@ -185,6 +191,8 @@ class RunExecution:
             raise RunCanceled(self.run_id)
         if outcome == "moved":
             return False
+        if idem not in self.tasks:
+            self._created.add(idem)
         self.tasks[idem] = text
         self.recovering = False  # past the point where the lost execution could have been
         return True
@@ -211,8 +219,14 @@ class RunExecution:
                          wait_for=wait_for, keep_pending=keep_pending)
 
     def log(self, level: str, message: str, data: dict[str, Any]) -> None:
-        """``io.logger``: store a log line unless an earlier execution did (replay)."""
-        if self.replayed < self.settled:
+        """``io.logger``: store a log line unless an earlier execution did (replay): while
+        records of earlier executions lie ahead, the run (or the ``io.parallel`` item the line
+        is in) has been past this point before."""
+        if self._items:
+            item = self._items[-1]
+            if self._item_replayed[item] < self._settled_in_items()[item]:
+                return
+        elif self.replayed < self.settled:
             return  # an earlier execution logged this line already
         entry = {"level": level, "message": str(message), "at": time.time()}
         if data:
@@ -257,12 +271,53 @@ class RunExecution:
     def _record(self, idem: str) -> TaskRecord | None:
         raw = self.tasks.get(idem)
         if raw is None:
+            self.reached += 1
             return None
-        self.replayed += 1  # a record an earlier execution wrote: we are still replaying
+        if isinstance(raw, dict):
+            rec = cast("TaskRecord", raw)
+        else:
+            rec = _decode_record(raw)[0]
+            self.tasks[idem] = rec
+        # a record an earlier execution wrote: we are still replaying; a settled task's
+        # descendants are not reached again (its output is replayed), so count them now
+        n = 1 + int(rec.get("descendants", 0)) if rec["status"] in TASK_READY_STATES else 1
+        self.replayed += n
+        self.reached += n
+        for item in self._items:
+            self._item_replayed[item] += n
+        return rec
+
+    def _settled_in_items(self) -> Counter[str]:
+        """Records of earlier executions per ``io.parallel`` item scope they lie in (at any
+        depth), counted once per execution on the first log line inside an item."""
+        if self._item_settled is None:
+            counts: Counter[str] = Counter()
+            for idem, raw in list(self.tasks.items()):
+                if idem in self._created:
+                    continue
+                scope = self._decoded(idem, raw).get("item")
+                while scope:
+                    counts[scope] += 1
+                    pidem = scope.rsplit("#", 1)[0]
+                    parent = self.tasks.get(pidem)
+                    scope = None if parent is None else self._decoded(pidem, parent).get("item")
+            self._item_settled = counts
+        return self._item_settled
+
+    def _decoded(self, idem: str, raw: Any) -> TaskRecord:
         if isinstance(raw, dict):
             return cast("TaskRecord", raw)
         rec: TaskRecord = _decode_record(raw)[0]
-        self.tasks[idem] = rec
+        if idem in self.tasks:
+            self.tasks[idem] = rec
+        return rec
+
+    def placed(self, rec: TaskRecord) -> TaskRecord:
+        """Set a new record's ``parent`` (the task it runs in) and, inside an ``io.parallel``
+        item, ``item`` (the item's scope)."""
+        rec["parent"] = self._parents[-1] if self._parents else None
+        if self._items:
+            rec["item"] = self._items[-1]
         return rec
 
     def _replayed(self, key: str, rec: TaskRecord) -> Any:
@@ -306,6 +361,7 @@ class RunExecution:
                 "attempts": 0, "params": _redact(params, redact), "properties": properties or [],
                 "created_at": now,
             }
+            self.placed(rec)
             if phash is not None:
                 rec["params_hash"] = phash
             due = epoch_s(delay_until)
@@ -322,6 +378,7 @@ class RunExecution:
         info = TaskInfo(self.run_id, key, idem, rec["name"], rec["attempts"], params,
                         rec["properties"])
         started = time.time()
+        reached = self.reached
         self._parents.append(idem)
         self._scopes.append(idem)
         running = self.executor.leases.running.setdefault(self.keys[0], [])
@@ -335,6 +392,7 @@ class RunExecution:
         except (Suspend, LeaseLost, RunCanceled):
             raise
         except Exception as err:  # noqa: BLE001 - recorded, then retried or failed
+            _descendants(rec, self.reached - reached)
             self._fail(key, idem, rec, err, info, retry, [on_error, integration and
                        integration.on_error], started, integration)
         finally:
@@ -345,6 +403,7 @@ class RunExecution:
                 self.executor.leases.running.pop(self.keys[0], None)
         rec["status"], rec["completed_at"] = COMPLETED, time.time()
         rec["duration_ms"] = round((time.time() - started) * 1000, 3)
+        _descendants(rec, self.reached - reached)
         rec.pop("error", None)
         _metrics.task_attempt(integration, None)
         self.checkpoint(idem, rec, text)
@@ -380,6 +439,7 @@ class RunExecution:
                    "kind": "wait", "name": name, "icon": "clock", "params_hash": phash,
                    "status": WAITING, "attempts": 0, "params": params,
                    "properties": [], "created_at": now, "retry_at": now + seconds}
+            self.placed(rec)
             _metrics.wait_started(seconds)
             self.suspend(now + seconds, f"wait {key!r}", idem, rec)
         if rec["retry_at"] > now:
@@ -423,6 +483,7 @@ class RunExecution:
                 "properties": op.display_properties(model), "connection": integ.connection_key,
                 "queue": integ.queue, "created_at": now, "dispatched_at": now, "queued_at": now,
             }
+            self.placed(rec)
             self.checkpoint(idem, rec)
             if self.batch_depth:  # io.parallel: the other items go on meanwhile, no hold
                 self.send_task(integ, qname, idem, 1, rec)
@@ -504,6 +565,15 @@ class RunExecution:
         if not self.checkpoint(idem, rec, expect_attempts=settled_at):
             self.suspend(None, reason, check_at=now, waits_on=idem)
         self.send_task(integ, qname, idem, int(rec["attempts"]) + 1, rec)
+
+
+def _descendants(rec: TaskRecord, n: int) -> None:
+    """Keep how many task records a settled task's callback reached (its descendants, at any
+    depth): a replay returns its output without reaching them, and counts them instead."""
+    if n:
+        rec["descendants"] = n
+    else:
+        rec.pop("descendants", None)
 
 
 def _redact(params: Any, paths: list[str] | tuple[str, ...] | None) -> Any:

@@ -109,6 +109,10 @@ class TaskRecord(TypedDict, total=False):
     deferrals: int
     first_deferral_at: float
     rerun_after_loss: bool
+    #: task records a settled task's callback reached (at any depth; a replay skips them)
+    descendants: int
+    #: the ``io.parallel`` item the task was created in (``"<parallel idem>#<index>"``)
+    item: str
     resend_by_run: bool
     #: SHA-256 (16 hex digits) of the call's params as recorded, for the determinism check
     params_hash: str | None
