@@ -60,6 +60,15 @@ def build(**settings: Any) -> TriggerClient:
         io.logger.info("end")
         return out  # type: ignore[no-any-return]
 
+    @client.define_job(id="nested-logged", version="1.0.0", trigger=invoke_trigger())
+    def nested_logged(payload: dict[str, Any], io: Any, ctx: Any) -> int:
+        """A task with subtasks, then a wait, then a log line (outside any io.parallel)."""
+        total = io.run_task("outer", lambda: io.run_task("inner-1", lambda: 1)
+                            + io.run_task("inner-2", lambda: 2))
+        io.wait("pause", seconds=0.1)
+        io.logger.info("after the wait")
+        return total  # type: ignore[no-any-return]
+
     @client.define_job(id="drift", version="1.0.0", trigger=invoke_trigger(),
                        integrations={"github": github}, strict_replay=True)
     def drift(payload: dict[str, Any], io: Any, ctx: Any) -> list[Any]:

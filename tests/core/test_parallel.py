@@ -171,6 +171,14 @@ def test_log_lines_inside_items_are_stored_once(par: Any, labels_server: LabelsS
     assert int(par.store.get_run_hash(handle.id)["executions"]) == 3
 
 
+def test_a_log_line_after_a_settled_task_with_subtasks_is_stored(par: Any) -> None:
+    """The same judgement outside io.parallel: a replay returns a settled task's output without
+    reaching its subtasks, and counts them, so the line after the wait is not taken as old."""
+    handle = par.trigger("nested-logged", {})
+    assert handle.result(timeout=30) == 3
+    assert [e.message for e in par.get_run(handle.id).logs] == ["after the wait"]
+
+
 def test_a_call_whose_params_change_on_replay_fails_a_strict_run(par: Any) -> None:
     handle = par.trigger("drift", {"labels": ["x", "y"]})
     with pytest.raises(RunFailedError) as failed:
