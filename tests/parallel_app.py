@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from trigger_celery import TriggerClient, invoke_trigger
@@ -68,6 +69,13 @@ def build(**settings: Any) -> TriggerClient:
         io.wait("pause", seconds=0.1)
         io.logger.info("after the wait")
         return total  # type: ignore[no-any-return]
+
+    @client.define_job(id="unstable", version="1.0.0", trigger=invoke_trigger())
+    def unstable(payload: dict[str, Any], io: Any, ctx: Any) -> list[Any]:
+        """Waits inside items whose keys change between executions (a bug)."""
+        return io.parallel(  # type: ignore[no-any-return]
+            "waits", ["a", "b"],
+            lambda item: io.wait(f"w-{item}-{time.time_ns()}", seconds=0.05))
 
     @client.define_job(id="drift", version="1.0.0", trigger=invoke_trigger(),
                        integrations={"github": github}, strict_replay=True)

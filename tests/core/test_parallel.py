@@ -185,3 +185,11 @@ def test_a_call_whose_params_change_on_replay_fails_a_strict_run(par: Any) -> No
         handle.result(timeout=60)
     assert failed.value.run.error["type"] == "NonDeterminismError"
     assert "'label'" in failed.value.run.error["message"]
+
+
+def test_wait_keys_that_change_between_executions_inside_items_fail_the_run(par: Any) -> None:
+    handle = par.trigger("unstable", {})
+    with pytest.raises(RunFailedError) as failed:
+        handle.result(timeout=30)
+    assert failed.value.run.error["type"] == "NonDeterminismError"
+    assert "pattern 'w-" in failed.value.run.error["message"]
