@@ -70,6 +70,17 @@ def build(**settings: Any) -> TriggerClient:
         io.logger.info("after the wait")
         return total  # type: ignore[no-any-return]
 
+    @client.define_job(id="nested", version="1.0.0", trigger=invoke_trigger(),
+                       integrations={"github": github})
+    def nested(payload: dict[str, Any], io: Any, ctx: Any) -> list[Any]:
+        """An io.parallel inside each item of another."""
+        def add(label: str) -> str:
+            got = io.github.issues.add_labels("label", **REPO, issue_number=1, labels=[label])
+            return str(got[0]["name"])
+
+        return io.parallel(  # type: ignore[no-any-return]
+            "outer", payload["groups"], lambda group: io.parallel("inner", group, add))
+
     @client.define_job(id="unstable", version="1.0.0", trigger=invoke_trigger())
     def unstable(payload: dict[str, Any], io: Any, ctx: Any) -> list[Any]:
         """Waits inside items whose keys change between executions (a bug)."""

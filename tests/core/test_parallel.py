@@ -160,6 +160,15 @@ def test_a_call_retried_inside_a_batch_and_one_that_fails_for_good(
     assert labels_server.requests["t2"] == 1  # a 422 is not retried
 
 
+def test_nested_batches_suspend_the_run_once(par: Any, labels_server: LabelsServer) -> None:
+    groups = [["a1", "a2"], ["b1", "b2", "b3"]]
+    labels_server.reset({"a1": 0.3, "a2": 0.1, "b1": 0.2, "b2": 0.0, "b3": 0.3})
+    handle = par.trigger("nested", {"groups": groups})
+    assert handle.result(timeout=60) == groups
+    assert dict(labels_server.requests) == dict.fromkeys(["a1", "a2", "b1", "b2", "b3"], 1)
+    assert par.store.get_run_hash(handle.id)["executions"] == "2"
+
+
 def test_log_lines_inside_items_are_stored_once(par: Any, labels_server: LabelsServer) -> None:
     """Items interleave, so "still replaying" is judged per item: each line once, none lost."""
     labels = ["a", "b", "c", "d"]
