@@ -276,7 +276,9 @@ class IO:
         outputs (found by key, whatever order they completed in) and each item goes on to its
         next call. Inline work (``io.run_task`` callbacks, ``io.random``) runs inline, one
         item after the other. ``io.wait`` inside an item is allowed: that item waits (the
-        others go on) and the run resumes when the wait ends and the calls in flight are done.
+        others go on); the run then resumes at the earliest of the wait's end (or an item's
+        retry time) and the moment the calls in flight are all done, and suspends again for
+        what is still pending.
 
         Parameters:
             key: the parallel task's key, unique under its parent within the run.
