@@ -361,10 +361,12 @@ class Executor:
             due = s.check_at if s.check_at is not None else now + self.settings.dispatch_check_s
         else:
             due = s.wake_at + grace if in_window or not s.message else s.wake_at
+            if s.check_at is not None:  # an io.parallel batch: also tasks to check on
+                due = min(due, s.check_at)
         rec_json = dumps(s.rec) if s.rec is not None else ""
         outcome, seq = x.write(lambda: self.store.suspend(
             x.run_id, x.token, wake_at=s.wake_at, reason=s.reason, due_s=due, idem=s.idem,
-            record_json=rec_json))
+            record_json=rec_json, wait_for=s.wait_for, keep_pending=s.keep_pending))
         if outcome == "now":
             self.send_run(x.run_id, seq, job_id=x.run.get("job_id", ""),
                           queue=x.run.get("queue", ""))
@@ -444,7 +446,8 @@ class Executor:
         rec.pop("error", None)
         rec.pop("retry_at", None)
         _metrics.task_attempt(integ, None)
-        self._settle(run_id, idem, token, dumps(rec)[:-1] + ',"output":' + text + "}", True)
+        self._settle(run_id, idem, token, dumps(rec)[:-1] + ',"output":' + text + "}", True,
+                     completed=True)
         return "ok"
 
     def _attempt_failed(self, integ: Integration, qname: str, run_id: str, idem: str,
@@ -486,10 +489,11 @@ class Executor:
             **task_reprs(run_id, attempt, rec),  # else Flower shows the raw ids of a retry
         )
 
-    def _settle(self, run_id: str, idem: str, token: str, rec_json: str, wake: bool) -> None:
+    def _settle(self, run_id: str, idem: str, token: str, rec_json: str, wake: bool, *,
+                completed: bool = False) -> None:
         tlease = self.store.task_lease_key(run_id, idem)
         attempt_settled()  # free for the run's next task once this write is in (_hold.py)
-        settled = self.write(tlease, lambda: self.store.task_settle(run_id, idem, token, rec_json,
-                                                                   wake=wake), run_id)
+        settled = self.write(tlease, lambda: self.store.task_settle(
+            run_id, idem, token, rec_json, wake=wake, completed=completed), run_id)
         if settled.outcome == "wake":
             self.send_run(run_id, settled.seq, job_id=settled.job_id, queue=settled.queue)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import random as _random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -62,6 +62,12 @@ class Runtime(Protocol):
         """Operation ``qname`` of ``integ`` as task ``key``, run by a Celery task on the
         integration's queue; returns its output once it completed (the run waits meanwhile).
         Raises :class:`~trigger_celery._errors.ValidationError` for bad ``params``."""
+
+    def parallel(self, key: str, items: Sequence[Any], callback: Callable[..., Any], *,
+                 name: str | None = None,
+                 properties: list[dict[str, Any]] | None = None) -> list[Any]:
+        """Run ``callback(item, index)`` for each item as children of task ``key``
+        (:meth:`IO.parallel`); returns their outputs in item order."""
 
     def log(self, level: str, message: str, data: dict[str, Any]) -> None:
         """Store a log line on the run (``level``: DEBUG, INFO, WARN, ERROR), once per run."""
@@ -241,6 +247,65 @@ class IO:
             raise ValidationError(f"io.wait({key!r}): seconds must be a number >= 0, got "
                                   f"{seconds!r}")
         self._rt.wait(key, float(seconds))
+
+    def parallel(
+        self,
+        key: str,
+        items: Sequence[Any],
+        callback: Callable[..., Any],
+        *,
+        name: str | None = None,
+        properties: list[dict[str, Any]] | None = None,
+    ) -> list[Any]:
+        """Run ``callback(item, index)`` for every item, with the items' dispatched calls in
+        flight at once; returns the callbacks' outputs in item order (Trigger.dev v2's
+        ``io.parallel(cacheKey, items, callback, options)``).
+
+        ``key`` is a task like any other: once it completed, a replay returns the stored list
+        without calling the items again. Each item's ``io`` calls are its own tasks, keyed
+        under the parallel task and the item's index, so two items may both call
+        ``io.run_task("fetch", ...)`` without a :class:`DuplicateTaskKeyError`.
+
+        What runs at once: integration calls (``io.<integration>.<namespace>.<method>``), each
+        a Celery task on its queue. Items run one after the other in this process, in item
+        order; an item stops at its first dispatched call whose result is not in yet (its
+        later calls may depend on it) and the next item starts, so every item's call is sent
+        before the run waits. The run then suspends once, holding no worker, and resumes when
+        all those calls completed (or one failed for good or is retried later: the usual
+        retry and failure rules), replaying from the top: completed calls return their stored
+        outputs (found by key, whatever order they completed in) and each item goes on to its
+        next call. Inline work (``io.run_task`` callbacks, ``io.random``) runs inline, one
+        item after the other. ``io.wait`` inside an item is allowed: that item waits (the
+        others go on); the run then resumes at the earliest of the wait's end (or an item's
+        retry time) and the moment the calls in flight are all done, and suspends again for
+        what is still pending.
+
+        Parameters:
+            key: the parallel task's key, unique under its parent within the run.
+            items: a list or tuple; the callback gets each item and its 0-based index.
+            callback: ``fn(item, index) -> JSON`` (it may take only the item); it uses ``io``
+                from the job's scope for its calls.
+            name: the task's display name (default ``"parallel"``).
+            properties: display properties (``[{"label": ..., "text": ...}]``).
+
+        Returns the items' outputs in item order, as JSON decodes them, stored as the
+        parallel task's output (so their total is bound by ``max_output_bytes``).
+
+        Raises:
+            ValidationError: ``items`` is not a list or tuple, or ``callback`` not callable.
+            DuplicateTaskKeyError: ``key`` already used under this parent in this execution.
+            TaskFailedError: an item raised (the first in item order; items after it are not
+                started in that execution), now or in an earlier execution; e.g. a call of an
+                item that failed for good after its retries.
+            TaskOutputError: the outputs are not JSON or larger than ``max_output_bytes``.
+        """
+        if not isinstance(items, list | tuple):
+            raise ValidationError(f"io.parallel({key!r}): items must be a list or tuple, got "
+                                  f"{type(items).__name__}")
+        if not callable(callback):
+            raise ValidationError(f"io.parallel({key!r}): callback must be callable, got "
+                                  f"{type(callback).__name__}")
+        return self._rt.parallel(key, items, callback, name=name, properties=properties)
 
     def try_(self, fn: Callable[[], Any], catch: Callable[[Exception], Any]) -> Any:
         """Trigger.dev's ``io.try``: ``fn()``, or ``catch(error)`` if it raises an ``Exception``.

@@ -18,7 +18,8 @@ builds one per execution and writes its suspension or its end.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
@@ -36,6 +37,7 @@ from trigger_celery._errors import (
 from trigger_celery._hold import send_and_hold
 from trigger_celery._io import IO, call_with
 from trigger_celery._keys import idempotency_key
+from trigger_celery._parallel import run_parallel
 from trigger_celery._policy import decide, record_attempt_failure, resolve
 from trigger_celery._retry import RetryOptions, resend_backoff_s
 from trigger_celery._states import (
@@ -92,15 +94,23 @@ def encode_output(value: Any, what: str, limit: int) -> str:
 class Suspension(Suspend):
     """The :class:`Suspend` an execution raises: ``idem`` and ``rec`` (a task record to write
     with the suspension, or none), ``message`` (False: a task's own retry message is due at
-    ``wake_at``, the run only checks on it a grace period later)."""
+    ``wake_at``, the run only checks on it a grace period later), ``check_at`` (epoch seconds:
+    when to check on dispatched tasks), ``waits_on`` (the dispatched task it waits for, if
+    any), ``wait_for`` (an ``io.parallel`` batch's dispatched tasks in flight: the run wakes
+    once all completed) and ``keep_pending`` (another task may settle and wake it meanwhile)."""
 
     def __init__(self, wake_at: float | None, reason: str, idem: str,
-                 rec: TaskRecord | None, message: bool = True, check_at: float | None = None):
+                 rec: TaskRecord | None, message: bool = True, check_at: float | None = None,
+                 *, waits_on: str = "", wait_for: tuple[str, ...] = (),
+                 keep_pending: bool = False):
         super().__init__(wake_at, reason)
         self.idem = idem
         self.rec = rec
         self.message = message
         self.check_at = check_at
+        self.waits_on = waits_on
+        self.wait_for = wait_for
+        self.keep_pending = keep_pending
 
 
 
@@ -135,8 +145,17 @@ class RunExecution:
         self.integrations = integrations
         self.keys = self.store.run_keys(run_id)
         self._seen: set[str] = set()
-        self._parents: list[str] = []
-        self.replayed = 0
+        self._parents: list[str] = []  # the tasks being run, innermost last (display parent)
+        # what each new task key is hashed under, innermost last: the running task's
+        # idempotency key, or "<parallel idem>#<item index>" inside an io.parallel item
+        self._scopes: list[str] = []
+        self.batch_depth = 0  # > 0 inside io.parallel items (_parallel.py)
+        self._items: list[str] = []  # the io.parallel item scopes we are in, innermost last
+        self._item_replayed: Counter[str] = Counter()  # records replayed per enclosing item
+        self._item_settled: Counter[str] | None = None  # records of earlier executions, per item
+        self._created: set[str] = set()  # records this execution created
+        self.reached = 0  # records reached so far (a settled task counts its descendants too)
+        self.replayed = 0  # records of earlier executions reached (with their descendants)
         self.guard = ReplayGuard(self)
         self.settled = len(tasks)  # records from earlier executions; logs before them are old
         # This execution took over from one whose worker died (acquire.lua): the first task it
@@ -171,25 +190,42 @@ class RunExecution:
             raise RunCanceled(self.run_id)
         if outcome == "moved":
             return False
+        if idem not in self.tasks:
+            self._created.add(idem)
         self.tasks[idem] = text
         self.recovering = False  # past the point where the lost execution could have been
         return True
 
     def suspend(self, wake_at: float | None, reason: str, idem: str = "",
                 rec: TaskRecord | None = None, *, message: bool = True,
-                check_at: float | None = None) -> NoReturn:
+                check_at: float | None = None, waits_on: str = "",
+                wait_for: tuple[str, ...] = (), keep_pending: bool = False) -> NoReturn:
         """Raise :class:`Suspend`; the executor writes ``rec`` with the suspension.
 
         ``wake_at`` (epoch seconds) is when the run is due; ``None``: when a dispatched task wakes
         it, checked at ``check_at`` (epoch seconds; default ``dispatch_check_s`` from now).
         ``message=False``: something else (a task's own retry message) is due at ``wake_at``;
-        the run only checks on it a grace period later.
+        the run only checks on it a grace period later. ``waits_on``: the dispatched task
+        whose settle wakes the run; ``wait_for``, ``keep_pending``: see :class:`Suspension`.
+
+        Inside an ``io.parallel`` item the suspension only stops that item: ``rec`` is written
+        now, and the batch suspends the run once for all its items (``_parallel.py``).
         """
-        raise Suspension(wake_at, reason, idem, rec, message, check_at)
+        if self.batch_depth and rec is not None:
+            self.checkpoint(idem, rec)
+            idem, rec = "", None
+        raise Suspension(wake_at, reason, idem, rec, message, check_at, waits_on=waits_on,
+                         wait_for=wait_for, keep_pending=keep_pending)
 
     def log(self, level: str, message: str, data: dict[str, Any]) -> None:
-        """``io.logger``: store a log line unless an earlier execution did (replay)."""
-        if self.replayed < self.settled:
+        """``io.logger``: store a log line unless an earlier execution did (replay): while
+        records of earlier executions lie ahead, the run (or the ``io.parallel`` item the line
+        is in) has been past this point before."""
+        if self._items:
+            item = self._items[-1]
+            if self._item_replayed[item] < self._settled_in_items()[item]:
+                return
+        elif self.replayed < self.settled:
             return  # an earlier execution logged this line already
         entry = {"level": level, "message": str(message), "at": self.store.now()}
         if data:
@@ -222,8 +258,8 @@ class RunExecution:
     def _enter(self, key: str) -> str:
         if not isinstance(key, str) or not key:
             raise ValidationError(f"a task key must be a non-empty string, got {key!r}")
-        parent = self._parents[-1] if self._parents else None
-        idem = idempotency_key(self.run_id, parent, key)
+        scope = self._scopes[-1] if self._scopes else None
+        idem = idempotency_key(self.run_id, scope, key)
         if idem in self._seen:
             raise DuplicateTaskKeyError(
                 f"task key {key!r} used twice under the same parent in one execution"
@@ -234,12 +270,53 @@ class RunExecution:
     def _record(self, idem: str) -> TaskRecord | None:
         raw = self.tasks.get(idem)
         if raw is None:
+            self.reached += 1
             return None
-        self.replayed += 1  # a record an earlier execution wrote: we are still replaying
+        if isinstance(raw, dict):
+            rec = cast("TaskRecord", raw)
+        else:
+            rec = _decode_record(raw)[0]
+            self.tasks[idem] = rec
+        # a record an earlier execution wrote: we are still replaying; a settled task's
+        # descendants are not reached again (its output is replayed), so count them now
+        n = 1 + int(rec.get("descendants", 0)) if rec["status"] in TASK_READY_STATES else 1
+        self.replayed += n
+        self.reached += n
+        for item in self._items:
+            self._item_replayed[item] += n
+        return rec
+
+    def _settled_in_items(self) -> Counter[str]:
+        """Records of earlier executions per ``io.parallel`` item scope they lie in (at any
+        depth), counted once per execution on the first log line inside an item."""
+        if self._item_settled is None:
+            counts: Counter[str] = Counter()
+            for idem, raw in list(self.tasks.items()):
+                if idem in self._created:
+                    continue
+                scope = self._decoded(idem, raw).get("item")
+                while scope:
+                    counts[scope] += 1
+                    pidem = scope.rsplit("#", 1)[0]
+                    parent = self.tasks.get(pidem)
+                    scope = None if parent is None else self._decoded(pidem, parent).get("item")
+            self._item_settled = counts
+        return self._item_settled
+
+    def _decoded(self, idem: str, raw: Any) -> TaskRecord:
         if isinstance(raw, dict):
             return cast("TaskRecord", raw)
         rec: TaskRecord = _decode_record(raw)[0]
-        self.tasks[idem] = rec
+        if idem in self.tasks:
+            self.tasks[idem] = rec
+        return rec
+
+    def placed(self, rec: TaskRecord) -> TaskRecord:
+        """Set a new record's ``parent`` (the task it runs in) and, inside an ``io.parallel``
+        item, ``item`` (the item's scope)."""
+        rec["parent"] = self._parents[-1] if self._parents else None
+        if self._items:
+            rec["item"] = self._items[-1]
         return rec
 
     def _replayed(self, key: str, rec: TaskRecord) -> Any:
@@ -283,6 +360,7 @@ class RunExecution:
                 "attempts": 0, "params": _redact(params, redact), "properties": properties or [],
                 "created_at": now,
             }
+            self.placed(rec)
             if phash is not None:
                 rec["params_hash"] = phash
             due = epoch_s(delay_until)
@@ -299,7 +377,9 @@ class RunExecution:
         info = TaskInfo(self.run_id, key, idem, rec["name"], rec["attempts"], params,
                         rec["properties"])
         started = self.store.now()
+        reached = self.reached
         self._parents.append(idem)
+        self._scopes.append(idem)
         running = self.executor.leases.running.setdefault(self.keys[0], [])
         running.append((cast("dict[str, Any]", rec), started))  # shown if it runs long
         try:
@@ -311,16 +391,19 @@ class RunExecution:
         except (Suspend, LeaseLost, RunCanceled):
             raise
         except Exception as err:  # noqa: BLE001 - recorded, then retried or failed
+            _descendants(rec, self.reached - reached)
             self._fail(key, idem, rec, err, info, retry, [on_error, integration and
                        integration.on_error], started, integration)
         finally:
             self._parents.pop()
+            self._scopes.pop()
             running.pop()
             if not running:
                 self.executor.leases.running.pop(self.keys[0], None)
         now = self.store.now()
         rec["status"], rec["completed_at"] = COMPLETED, now
         rec["duration_ms"] = round((now - started) * 1000, 3)
+        _descendants(rec, self.reached - reached)
         rec.pop("error", None)
         _metrics.task_attempt(integration, None)
         self.checkpoint(idem, rec, text)
@@ -356,6 +439,7 @@ class RunExecution:
                    "kind": "wait", "name": name, "icon": "clock", "params_hash": phash,
                    "status": WAITING, "attempts": 0, "params": params,
                    "properties": [], "created_at": now, "retry_at": now + seconds}
+            self.placed(rec)
             _metrics.wait_started(seconds)
             self.suspend(now + seconds, f"wait {key!r}", idem, rec)
         if rec["retry_at"] > now:
@@ -364,6 +448,13 @@ class RunExecution:
         rec["output"] = None
         rec.pop("retry_at", None)
         self.checkpoint(idem, rec)
+
+    def parallel(self, key: str, items: Sequence[Any], callback: Callable[..., Any], *,
+                 name: str | None = None,
+                 properties: list[dict[str, Any]] | None = None) -> list[Any]:
+        """``io.parallel``: task ``key`` running ``callback(item, index)`` for every item, each
+        item's tasks namespaced under it; see :func:`trigger_celery._parallel.run_parallel`."""
+        return run_parallel(self, key, items, callback, name=name, properties=properties)
 
     def dispatch(self, integ: Integration, qname: str, op: Operation[Any], key: str,
                  params: dict[str, Any]) -> Any:
@@ -392,13 +483,18 @@ class RunExecution:
                 "properties": op.display_properties(model), "connection": integ.connection_key,
                 "queue": integ.queue, "created_at": now, "dispatched_at": now, "queued_at": now,
             }
+            self.placed(rec)
             self.checkpoint(idem, rec)
-            held = send_and_hold(  # its result in place, if it comes soon (_hold.py)
-                self, idem, lambda: self.send_task(integ, qname, idem, 1, rec))
-            if held is not None:
-                self.tasks[idem] = held
-                return self._replayed(key, held)
-            self.suspend(None, reason, check_at=now + self.settings.dispatch_check_s)
+            if self.batch_depth:  # io.parallel: the other items go on meanwhile, no hold
+                self.send_task(integ, qname, idem, 1, rec)
+            else:
+                held = send_and_hold(  # its result in place, if it comes soon (_hold.py)
+                    self, idem, lambda: self.send_task(integ, qname, idem, 1, rec))
+                if held is not None:
+                    self.tasks[idem] = held
+                    return self._replayed(key, held)
+            self.suspend(None, reason, check_at=now + self.settings.dispatch_check_s,
+                         waits_on=idem)
         retry_at = rec.get("retry_at")
         if rec["status"] == WAITING and retry_at:
             if retry_at > now:
@@ -409,7 +505,8 @@ class RunExecution:
                              message=bool(rec.get("resend_by_run")))
             if rec.get("resend_by_run"):
                 self._redispatch(integ, qname, idem, rec, now, reason, lost=False)
-                self.suspend(None, reason, check_at=now + self.settings.dispatch_check_s)
+                self.suspend(None, reason, check_at=now + self.settings.dispatch_check_s,
+                             waits_on=idem)
         self._check_dispatched(integ, qname, idem, rec, now, reason)
 
     def _check_dispatched(self, integ: Integration, qname: str, idem: str, rec: TaskRecord,
@@ -429,11 +526,11 @@ class RunExecution:
         sent = float(rec.get("dispatched_at", 0))
         backoff = resend_backoff_s(check, int(rec.get("resends", 0)), settings.resend_max_s)
         if now - sent < backoff:
-            self.suspend(None, reason, check_at=sent + backoff)
+            self.suspend(None, reason, check_at=sent + backoff, waits_on=idem)
         attempt = int(rec["attempts"]) + 1
         state = self.store.dispatch_state(self.run_id, idem, attempt, integ.queue)
         if state.running:  # a worker runs it now: its settle wakes the run
-            self.suspend(None, reason, check_at=now + check)
+            self.suspend(None, reason, check_at=now + check, waits_on=idem)
         # a consumer alive at any moment after the send heartbeats at most one poll later
         consumed = (state.consumer_seen_s is not None
                     and state.consumer_seen_s >= sent - 2 * settings.poll_interval_s)
@@ -441,14 +538,14 @@ class RunExecution:
             if not consumed:  # known queued: nobody could have taken it
                 later = min(max(check, now - sent), max(settings.resend_max_s, check))
                 self.suspend(None, f"{reason}: waiting for a worker on queue {integ.queue}",
-                             check_at=now + later)
+                             check_at=now + later, waits_on=idem)
             # a worker that appeared after the send gets the whole backoff to take it
             since = max(sent, state.consumer_since_s or 0.0)
             if now - since < backoff:
-                self.suspend(None, reason, check_at=since + backoff)
+                self.suspend(None, reason, check_at=since + backoff, waits_on=idem)
         self._redispatch(integ, qname, idem, rec, now, reason, lost=True)
         self.suspend(None, reason, check_at=now + resend_backoff_s(
-            check, int(rec["resends"]), settings.resend_max_s))
+            check, int(rec["resends"]), settings.resend_max_s), waits_on=idem)
 
     def _redispatch(self, integ: Integration, qname: str, idem: str, rec: TaskRecord,
                     now: float, reason: str, *, lost: bool) -> None:
@@ -466,8 +563,17 @@ class RunExecution:
         rec["dispatched_at"] = now
         rec.pop("resend_by_run", None)
         if not self.checkpoint(idem, rec, expect_attempts=settled_at):
-            self.suspend(None, reason, check_at=now)
+            self.suspend(None, reason, check_at=now, waits_on=idem)
         self.send_task(integ, qname, idem, int(rec["attempts"]) + 1, rec)
+
+
+def _descendants(rec: TaskRecord, n: int) -> None:
+    """Keep how many task records a settled task's callback reached (its descendants, at any
+    depth): a replay returns its output without reaching them, and counts them instead."""
+    if n:
+        rec["descendants"] = n
+    else:
+        rec.pop("descendants", None)
 
 
 def _redact(params: Any, paths: list[str] | tuple[str, ...] | None) -> Any:

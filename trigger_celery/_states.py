@@ -78,13 +78,14 @@ class TaskRecord(TypedDict, total=False):
     """A task as stored in ``P:run:{run_id}:tasks`` (JSON), keyed by its idempotency key.
 
     Times are epoch seconds, durations milliseconds. ``kind`` is ``inline`` (``io.run_task``),
-    ``wait`` (``io.wait``) or ``dispatched`` (an integration call run by a Celery task).
+    ``wait`` (``io.wait``), ``dispatched`` (an integration call run by a Celery task) or
+    ``parallel`` (``io.parallel``; its items' tasks are its children).
     """
 
     key: str
     idem: str
     parent: str | None
-    kind: Literal["inline", "wait", "dispatched"]
+    kind: Literal["inline", "wait", "dispatched", "parallel"]
     name: str
     display: str
     icon: str | None
@@ -108,6 +109,10 @@ class TaskRecord(TypedDict, total=False):
     deferrals: int
     first_deferral_at: float
     rerun_after_loss: bool
+    #: task records a settled task's callback reached (at any depth; a replay skips them)
+    descendants: int
+    #: the ``io.parallel`` item the task was created in (``"<parallel idem>#<index>"``)
+    item: str
     resend_by_run: bool
     #: SHA-256 (16 hex digits) of the call's params as recorded, for the determinism check
     params_hash: str | None

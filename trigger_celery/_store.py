@@ -18,6 +18,10 @@ live in one slot)::
                                           (``_hold.py``): "s:<idem>" when an attempt starts,
                                           "<idem>" when it settles, pushed only while the run
                                           is EXECUTING (TTL dispatch_hold_s + 5 s)
+    P:run:{run_id}:waitfor        set     idempotency keys of an ``io.parallel`` batch's
+                                          dispatched tasks the waiting run still waits for
+                                          (the last to complete wakes it; TTL run_retention_s,
+                                          deleted when the run executes or finishes)
     P:schedule                    zset    run_id -> epoch seconds when the poller must look at it
                                           (wake-up of a wait or retry, safety net of a message,
                                           lease expiry of an execution)
@@ -258,6 +262,11 @@ class Store:
     def notify_key(self, run_id: str) -> str:
         """``P:run:{run_id}:notify``: start and settle hints for a holding execution."""
         return f"{self.run_key(run_id)}:notify"
+
+    def waitfor_key(self, run_id: str) -> str:
+        """``P:run:{run_id}:waitfor``: the dispatched tasks a waiting ``io.parallel`` batch
+        still waits for."""
+        return f"{self.run_key(run_id)}:waitfor"
 
     @property
     def notify_ttl_ms(self) -> int:
@@ -545,7 +554,8 @@ class Store:
         return {1: "stored", -1: "canceled", -2: "moved"}.get(int(res), "lost")  # type: ignore[return-value]
 
     def suspend(self, run_id: str, token: str, *, wake_at: float | None, reason: str,
-                due_s: float, idem: str = "", record_json: str = "") -> Suspended:
+                due_s: float, idem: str = "", record_json: str = "",
+                wait_for: Iterable[str] = (), keep_pending: bool = False) -> Suspended:
         """End an execution and leave the run WAITING (``suspend.lua``).
 
         Parameters:
@@ -553,15 +563,20 @@ class Store:
             reason: shown as the run's ``wait_reason``.
             due_s: epoch seconds when the run's schedule entry is due.
             idem, record_json: a task record written with the suspension (``""``: none).
+            wait_for: an ``io.parallel`` batch's dispatched tasks in flight (idempotency
+                keys): the run is woken once all completed (or one failed or retries), not by
+                each; ``keep_pending``: a task outside them may settle meanwhile, so a settle
+                seen during the execution still makes the run due now.
 
         Returns :class:`Suspended`.
         """
         run, tasks, _, lease = self.run_keys(run_id)
         now = self.now()
         res = self._script(
-            "suspend", [run, tasks, lease, self.schedule_key],
+            "suspend", [run, tasks, lease, self.schedule_key, self.waitfor_key(run_id)],
             [token, run_id, "" if wake_at is None else wake_at, reason, now, due_s, idem,
-             record_json, now + self.grace_s],
+             record_json, now + self.grace_s, "1" if keep_pending else "",
+             self.settings.run_retention_s, *wait_for],
         )
         return Suspended(res[0], int(res[1]) if len(res) > 1 else 0)
 
@@ -572,7 +587,7 @@ class Store:
         Returns False when ``token`` no longer held the lease (nothing written)."""
         run, tasks, logs, lease = self.run_keys(run_id)
         return bool(self._script(
-            "finish", [run, tasks, logs, lease, self.schedule_key],
+            "finish", [run, tasks, logs, lease, self.schedule_key, self.waitfor_key(run_id)],
             [token, run_id, status, output_json, error_json, self.now(),
              self.settings.run_retention_s],
         ))
@@ -602,16 +617,17 @@ class Store:
         return TaskStarted("ok", res[1], int(res[2]))
 
     def task_settle(self, run_id: str, idem: str, token: str, record_json: str, *,
-                    wake: bool = True) -> TaskSettled:
+                    wake: bool = True, completed: bool = False) -> TaskSettled:
         """End a dispatched attempt: store its record, release its lease and (``wake``) wake
-        its run (``task_settle.lua``). Returns :class:`TaskSettled`."""
+        its run (``task_settle.lua``); a ``completed`` task of an ``io.parallel`` batch the run
+        waits for wakes it only when it is the last. Returns :class:`TaskSettled`."""
         run, tasks, _, _ = self.run_keys(run_id)
         res = self._script(
             "task_settle",
             [run, tasks, self.task_lease_key(run_id, idem), self.schedule_key,
-             self.notify_key(run_id)],
+             self.notify_key(run_id), self.waitfor_key(run_id)],
             [idem, token, record_json, "1" if wake else "", run_id, self.now() + self.grace_s,
-             self.notify_ttl_ms],
+             self.notify_ttl_ms, "1" if completed else ""],
         )
         if res[0] == "wake":
             return TaskSettled("wake", int(res[1]), res[2], res[3])

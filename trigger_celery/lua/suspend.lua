@@ -1,17 +1,49 @@
 -- End this execution and leave the run waiting; a wake-up is due at ARGV[6] (schedule score).
--- A dispatched task that completed during this execution (wake_pending) makes it due now.
--- KEYS: run, tasks, lease, schedule
+-- A dispatched task that settled during this execution (wake_pending) makes it due now.
+-- An io.parallel batch (ARGV[12..]: the idempotency keys of its dispatched tasks in flight as
+-- the execution saw them) waits for all of them: those not COMPLETED by now go into the run's
+-- waitfor set, which task_settle.lua empties, waking the run once with the last one. A
+-- completed task's settle during the execution (wake_pending '1') is thus accounted for by its
+-- record; any other settle (wake_pending '2': an error, a retry, a rate-limit wait) or one
+-- ERRORED now still makes the run due now, as does the set left empty with no time to wait
+-- for (ARGV[3] ''). ARGV[10] '1': a task outside the batch may have settled: any wake_pending
+-- counts.
+-- KEYS: run, tasks, lease, schedule, waitfor
 -- ARGV: token, run_id, wake_at_s ('' = woken by a task), reason, now_s, due_s, idem ('' = none),
---       record_json, due_now_s
+--       record_json, due_now_s, keep_pending ('1'/''), waitfor_ttl_s, idem...
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {'lost'} end
 if ARGV[7] ~= '' then redis.call('HSET', KEYS[2], ARGV[7], ARGV[8]) end
 redis.call('DEL', KEYS[3])
+redis.call('DEL', KEYS[5])
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 if redis.call('HGET', KEYS[1], 'status') == 'CANCELED' then
   redis.call('ZREM', KEYS[4], ARGV[2])
   return {'canceled', seq}
 end
-if redis.call('HGET', KEYS[1], 'wake_pending') then
+local pending = redis.call('HGET', KEYS[1], 'wake_pending')
+local now = pending ~= false
+if #ARGV > 11 then
+  now = pending == '2' or (pending ~= false and ARGV[10] == '1')
+  local outstanding = 0
+  for i = 12, #ARGV do
+    local raw = redis.call('HGET', KEYS[2], ARGV[i])
+    local status = nil
+    if raw then
+      -- cjson refuses the escape of a lone surrogate: read status from a sanitized copy
+      status = cjson.decode((string.gsub(raw, '\\u[dD][89a-fA-F]%x%x', '\\u003f')))['status']
+    end
+    if status == 'ERRORED' then
+      now = true
+    elseif status ~= 'COMPLETED' then
+      redis.call('SADD', KEYS[5], ARGV[i])
+      outstanding = outstanding + 1
+    end
+  end
+  if outstanding == 0 and ARGV[3] == '' then now = true end
+  if outstanding > 0 then redis.call('EXPIRE', KEYS[5], ARGV[11]) end
+end
+if now then
+  redis.call('DEL', KEYS[5])
   redis.call('HDEL', KEYS[1], 'wake_pending')
   redis.call('HSET', KEYS[1], 'status', 'QUEUED', 'updated_at', ARGV[5])
   redis.call('ZADD', KEYS[4], ARGV[9], ARGV[2])
