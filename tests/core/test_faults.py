@@ -19,16 +19,19 @@ def wait_status(client, run_id: str, status: str, timeout: float = 20) -> None:
 
 
 def test_sigkill_during_waits_and_between_tasks_loses_no_run(start_worker, store_redis):
-    """Default visibility_timeout (an hour): recovery comes from our lease expiry, not Redis."""
+    """Default visibility_timeout (an hour): recovery comes from our lease expiry, not Redis.
+    A 10 s lease keeps the recovery (a lease, then the poller's look) well inside the bound on
+    a loaded machine; the default 30 s lease made it about a minute."""
     from tests.app import client
 
-    w1 = start_worker(name="doomed")
+    lease = {"TRIGGER_CELERY_LEASE_S": "10"}
+    w1 = start_worker(name="doomed", **lease)
     waiting = [client.trigger("waiter", {"tag": f"k{i}", "seconds": 3}) for i in range(4)]
     for h in waiting:
         wait_status(client, h.id, "WAITING")
     w1.kill()  # the waits' ETA messages die with it (unacked, back only after an hour)
 
-    w2 = start_worker(name="doomed-2")
+    w2 = start_worker(name="doomed-2", **lease)
     stepping = [client.trigger("steps", {"tag": f"s{i}", "n": 4, "pause": 0.3}) for i in range(2)]
     deadline = time.time() + 20
     while not all(side(store_redis, f"s{i}:step1") for i in range(2)):
@@ -37,7 +40,7 @@ def test_sigkill_during_waits_and_between_tasks_loses_no_run(start_worker, store
     killed_at = time.time()
     w2.kill()  # between two tasks (or inside one)
 
-    start_worker(name="rescuer")
+    start_worker(name="rescuer", **lease)
     for h in waiting:
         assert h.result(timeout=60) == {"done": h.get().payload["tag"]}
     for h in stepping:
