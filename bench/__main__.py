@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 from datetime import UTC, datetime
@@ -20,20 +19,10 @@ import celery
 import redis
 
 from bench import config, micro, report, scenarios
-from bench.infra import Worker, other_clients, progress, start_http_server
+from bench.infra import Worker, cpu_model, other_clients, progress, start_http_server
 
 BUDGET_S = 270  # the whole command must stay under 5 minutes
 PEER_RESERVE_S = 90  # left for the DBOS peer when the dispatched runs decide what fits
-
-
-def _cpu() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     server, url = start_http_server()
     r: dict[str, Any] = {"meta": {
         "date": datetime.now(UTC).isoformat(timespec="seconds"), "nproc": os.cpu_count(),
-        "cpu": _cpu(), "python": sys.version.split()[0], "celery_version": celery.__version__,
+        "cpu": cpu_model(), "python": sys.version.split()[0], "celery_version": celery.__version__,
         "redis_version": side.info("server")["redis_version"], "concurrency": args.concurrency,
         "in_flight": args.in_flight, "total": args.total, "samples": args.samples,
         "rounds": args.rounds, "peer_total": args.peer_total, "peer_samples": args.peer_samples,

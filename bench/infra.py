@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -22,6 +23,17 @@ from bench import config
 
 ROOT = Path(__file__).resolve().parents[1]
 BODY = json.dumps({"id": 1, "ok": True, "items": list(range(10))}).encode()
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), for the machine noted with every figure."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -44,7 +44,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -61,7 +60,7 @@ import celery as celery_pkg
 import psutil
 import redis
 
-from bench.infra import ROOT, Worker, progress, start_http_server
+from bench.infra import ROOT, Worker, cpu_model, progress, start_http_server
 from bench.replica_ack import _server
 
 OUT = Path(__file__).parent / "LOAD.json"
@@ -74,16 +73,6 @@ WORKLOADS = {  # name -> (job id, tasks per run, dispatched tasks per run)
     "inline-1": ("load-inline", 1, 0),
     "mixed-10": ("load-mixed", 10, 2),
 }
-
-
-def _cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _loadavg() -> list[float]:
@@ -458,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     meta: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "nproc": os.cpu_count(),
-        "cpu": _cpu_model(), "python": sys.version.split()[0],
+        "cpu": cpu_model(), "python": sys.version.split()[0],
         "celery_version": celery_pkg.__version__, "command": "python -m bench.load "
         + " ".join(argv if argv is not None else sys.argv[1:]),
         "broker": "RabbitMQ", "store": "redis-server, AOF appendfsync everysec, own process",
