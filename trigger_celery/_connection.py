@@ -1,4 +1,5 @@
-"""Building the store's Redis client: a plain URL, or Redis Sentinel in Celery's URL form.
+"""Building the store's Redis client: a plain URL, Redis Sentinel in Celery's URL form, or a
+Redis Cluster (``redis_cluster``: redis-py's ``RedisCluster``, seeded by one node's URL).
 
 A Sentinel URL lists the sentinels, separated by ``;``, each as ``sentinel://host:port/db``
 (``sentinel://[[user]:password@]host:port/db`` for a master that wants a password), exactly as
@@ -91,13 +92,18 @@ def describe_url(url: str) -> str:
     return ";".join(p.split("://", 1)[-1].split("@")[-1] for p in url.split(";"))
 
 
-def connect(url: str, *, sentinel_master: str | None = None, **options: Any) -> redis.Redis:
+def connect(url: str, *, sentinel_master: str | None = None, cluster: bool = False,
+            **options: Any) -> redis.Redis:
     """A redis-py client of the store.
 
     Parameters:
         url: ``redis://``, ``rediss://``, ``unix://`` (``redis.Redis.from_url``), or a Sentinel
             URL (see the module docstring).
         sentinel_master: the master's name, required with a Sentinel URL.
+        cluster: ``url`` is one node of a Redis Cluster: the client is a
+            ``redis.cluster.RedisCluster`` (it finds the other nodes, follows ``MOVED`` and
+            ``ASK`` redirections, and sends each script to the node of its keys' slot). It
+            has the same command methods as ``redis.Redis``, hence the return type.
         **options: connection options for the client (``decode_responses``,
             ``socket_timeout`` in seconds, ``health_check_interval`` in seconds, ...); with
             Sentinel they apply to the connections to the master.
@@ -105,6 +111,12 @@ def connect(url: str, *, sentinel_master: str | None = None, **options: Any) -> 
     Raises:
         ValueError: a Sentinel URL without ``sentinel_master``, or a malformed Sentinel URL.
     """
+    if cluster:
+        from redis.cluster import RedisCluster
+
+        options.pop("health_check_interval", None)  # per node connection: not taken here
+        node_client: Any = RedisCluster.from_url(url, **options)
+        return node_client  # type: ignore[no-any-return]
     if not is_sentinel_url(url):
         return redis.Redis.from_url(url, **options)
     if not sentinel_master:
