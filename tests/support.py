@@ -92,14 +92,14 @@ def store_settings_env() -> dict[str, str]:
     return env
 
 
-def store_client(url: str) -> redis.Redis:
+def store_client(url: str, *, decode: bool = True) -> redis.Redis:
     """A client of the store at ``url`` (a cluster client in cluster mode)."""
     if CLUSTER:
         from redis.cluster import RedisCluster
 
-        node: Any = RedisCluster.from_url(url, decode_responses=True)
+        node: Any = RedisCluster.from_url(url, decode_responses=decode)
         return node  # type: ignore[no-any-return]
-    return redis.Redis.from_url(url, decode_responses=True)
+    return redis.Redis.from_url(url, decode_responses=decode)
 
 
 @pytest.fixture(scope="session")

@@ -112,11 +112,8 @@ def connect(url: str, *, sentinel_master: str | None = None, cluster: bool = Fal
         ValueError: a Sentinel URL without ``sentinel_master``, or a malformed Sentinel URL.
     """
     if cluster:
-        from redis.cluster import RedisCluster
-
-        options.pop("health_check_interval", None)  # per node connection: not taken here
-        node_client: Any = RedisCluster.from_url(url, **options)
-        return node_client  # type: ignore[no-any-return]
+        lazy: Any = LazyCluster(url, options)
+        return lazy  # type: ignore[no-any-return]
     if not is_sentinel_url(url):
         return redis.Redis.from_url(url, **options)
     if not sentinel_master:
@@ -138,3 +135,48 @@ def connect(url: str, *, sentinel_master: str | None = None, cluster: bool = Fal
     client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
         sentinel_master, redis_class=redis.Redis, **master_options)
     return client
+
+
+class LazyCluster:
+    """A ``redis.cluster.RedisCluster`` built on first use, as a ``redis.Redis`` connects on
+    first use: a cluster that does not answer yet fails the first command (a
+    ``redis.ConnectionError``, transient) instead of the client's construction, and the next
+    command tries again.
+
+    Parameters:
+        url: one node's ``redis://`` or ``rediss://`` URL (the seed).
+        options: connection options for every node (see :func:`connect`).
+    """
+
+    def __init__(self, url: str, options: dict[str, Any]):
+        self._url, self._options = url, options
+        self._client: Any = None
+
+    def _get(self) -> Any:
+        if self._client is None:
+            from redis.cluster import RedisCluster
+            from redis.exceptions import RedisClusterException
+
+            try:
+                self._client = RedisCluster.from_url(self._url, **self._options)
+            except RedisClusterException as exc:
+                raise redis.ConnectionError(f"Redis Cluster at {describe_url(self._url)}: "
+                                            f"{exc}") from exc
+        return self._client
+
+    def register_script(self, script: str) -> Any:
+        """A script object whose calls go through this client (nothing is sent now)."""
+        from redis.commands.core import Script
+
+        return Script(self, script)  # type: ignore[arg-type]
+
+    def get_encoder(self) -> Any:
+        """The encoder ``Script`` takes the script's bytes from (the nodes' settings)."""
+        from redis._parsers.encoders import Encoder
+
+        return Encoder(  # type: ignore[no-untyped-call]
+            self._options.get("encoding", "utf-8"), self._options.get("encoding_errors", "strict"),
+            bool(self._options.get("decode_responses", False)))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._get(), name)

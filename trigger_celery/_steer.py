@@ -36,7 +36,7 @@ def retry_now(client: TriggerClient, run_id: str, key: str) -> float:
     run_key, tasks_key, _, _ = store.run_keys(run_id)
     h: dict[str, str] = {}
     seq = 0
-    with store.redis.pipeline() as p:
+    with store.redis.pipeline(transaction=True) as p:
         for _ in range(5):
             try:
                 p.watch(run_key, tasks_key)  # type: ignore[no-untyped-call]

@@ -60,7 +60,8 @@ def trigger_worker(trigger_redis_url: str) -> Iterator[Callable[..., Any]]:
     def start(app: str, *, queues: str | None = None, concurrency: int = 2,
               **env: str) -> WorkerProcess:
         environ = {**os.environ, "TRIGGER_CELERY_REDIS_URL": trigger_redis_url,
-                   "TRIGGER_CELERY_BROKER_URL": trigger_redis_url, **env}
+                   "TRIGGER_CELERY_BROKER_URL": trigger_redis_url,
+                   "TRIGGER_CELERY_REDIS_CLUSTER": "false", **env}  # one Redis database
         environ.setdefault("PYTHONPATH", os.getcwd())
         worker = WorkerProcess(app, environ, queues=queues, concurrency=concurrency)
         started.append(worker)
