@@ -92,3 +92,25 @@ def test_cross_run_structures_spread_over_shards_and_masters(enqueuer: TriggerCl
     holding = [m for m in _masters(cluster_url)
                if any(key.endswith((":schedule", ":runs")) for key in m.scan_iter(f"*{PREFIX}*"))]
     assert len(holding) >= 2
+
+
+def test_limits_of_two_owners_taken_one_after_the_other(enqueuer: TriggerClient) -> None:
+    """A call under a connection's limit (2 per 60 s) and its job's (1 per 60 s): on a cluster
+    each owner's keys have their own slot. A call the job's limit refuses must not keep the
+    connection's slot it took first."""
+    from trigger_celery import RateLimit
+    from trigger_celery._ratelimit import acquire
+    from trigger_celery.integration import Integration
+
+    class Dummy(Integration):
+        id = "dummy"
+
+    store = enqueuer.store
+    integ = Dummy(credential="cluster-token", rate_limits=[RateLimit(limit=2, period_s=60)])
+    per_job = (RateLimit(limit=1, period_s=60),)
+    assert acquire(store, integ, "x.y", "a", now=1000.0, job_id="j", job_limits=per_job) is None
+    # the connection has room, the job does not: refused, and the connection's entry given back
+    assert acquire(store, integ, "x.y", "b", now=1001.0, job_id="j", job_limits=per_job) == 1060.0
+    assert acquire(store, integ, "x.y", "c", now=1002.0, job_id="k", job_limits=per_job) is None
+    # now the connection is full (a and c): another job's call waits for a to leave the window
+    assert acquire(store, integ, "x.y", "d", now=1003.0, job_id="m", job_limits=per_job) == 1060.0
