@@ -210,8 +210,8 @@ class Store:
     """Redis access for runs, tasks, leases, the schedule and idempotency records.
 
     Parameters:
-        settings: the client's settings (``redis_url`` and ``sentinel_master``, ``key_prefix``,
-            TTLs, ``min_replicas_ack``).
+        settings: the client's settings (``redis_url`` and ``sentinel_master`` or
+            ``redis_cluster``, ``key_prefix``, ``store_shards``, TTLs, ``min_replicas_ack``).
     """
 
     def __init__(self, settings: Settings):
@@ -233,6 +233,7 @@ class Store:
         self.bases = [self.shard_base(k) for k in range(self.shards)]
         self.schedule_keys = [f"{b}:schedule" for b in self.bases]
         self.runs_keys = [f"{b}:runs" for b in self.bases]
+        self._next_shard = -1  # the shard the poller's last round began with
         self.jobs_key = f"{self.prefix}:jobs"
         self.consumers_key = f"{self.prefix}:consumers"
         self.consumers_since_key = f"{self.prefix}:consumers:since"
@@ -569,7 +570,7 @@ class Store:
     def _shard_order(self) -> list[int]:
         """Every shard once, starting one further each call (round robin), so a shard with a
         long due backlog cannot keep the others' runs waiting behind ``limit``."""
-        self._next_shard = (getattr(self, "_next_shard", -1) + 1) % self.shards
+        self._next_shard = (self._next_shard + 1) % self.shards
         return [(self._next_shard + i) % self.shards for i in range(self.shards)]
 
     def next_due_s(self) -> float | None:

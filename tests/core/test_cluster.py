@@ -114,3 +114,20 @@ def test_limits_of_two_owners_taken_one_after_the_other(enqueuer: TriggerClient)
     assert acquire(store, integ, "x.y", "c", now=1002.0, job_id="k", job_limits=per_job) is None
     # now the connection is full (a and c): another job's call waits for a to leave the window
     assert acquire(store, integ, "x.y", "d", now=1003.0, job_id="m", job_limits=per_job) == 1060.0
+
+
+def test_an_evicting_master_anywhere_in_the_cluster_is_refused(enqueuer: TriggerClient,
+                                                              cluster_url: str) -> None:
+    from trigger_celery._eviction import EvictionPolicyError, check_eviction_policy
+
+    assert check_eviction_policy(enqueuer.store.redis, "the cluster", allow=False) == "noeviction"
+    last = _masters(cluster_url)[-1]
+    last.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        where = f"{last.connection_pool.connection_kwargs['host']}:" \
+                f"{last.connection_pool.connection_kwargs['port']}"
+        with pytest.raises(EvictionPolicyError, match=f"at {where} has maxmemory-policy "
+                                                      "allkeys-lru"):
+            check_eviction_policy(enqueuer.store.redis, "the cluster", allow=False)
+    finally:
+        last.config_set("maxmemory-policy", "noeviction")
