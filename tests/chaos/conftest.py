@@ -100,6 +100,12 @@ def cluster_settings(store_url: str) -> dict[str, str]:
         "TRIGGER_CELERY_REDIS_URL") else {}
 
 
+def store_settings(store_url: str) -> dict[str, str]:
+    """:func:`cluster_settings` as ``TriggerClient`` keywords."""
+    return {k.removeprefix("TRIGGER_CELERY_").lower(): v
+            for k, v in cluster_settings(store_url).items()}
+
+
 def make_client(store_url: str, broker_url: str, **settings: Any) -> Any:
     from tests.chaos.app import build
 
