@@ -10,9 +10,9 @@ import os
 import time
 from datetime import UTC, datetime, timedelta
 
-import redis
 from pydantic import BaseModel
 
+from tests.cluster import side_client
 from trigger_celery import (
     OnErrorResult,
     RetryOptions,
@@ -23,7 +23,7 @@ from trigger_celery import (
 
 client = TriggerClient("tests")
 celery = client.celery
-side = redis.Redis.from_url(client.settings.redis_url, decode_responses=True)
+side = side_client(client.settings.redis_url, client.settings.redis_cluster)
 
 
 def bump(name: str) -> int:

@@ -11,9 +11,9 @@ import os
 import time
 from datetime import UTC, datetime, timedelta
 
-import redis
 from pydantic import BaseModel
 
+from tests.cluster import side_client
 from trigger_celery import (
     NonRetriableError,
     OnErrorResult,
@@ -32,7 +32,7 @@ client = TriggerClient(
     key_prefix=os.environ.get("TRIGGER_CELERY_KEY_PREFIX", "tccli"),
 )
 celery = client.celery
-side = redis.Redis.from_url(client.settings.redis_url, decode_responses=True)
+side = side_client(client.settings.redis_url, client.settings.redis_cluster)
 
 
 class Greeting(BaseModel):

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import time
 
-import redis
 from pydantic import BaseModel
 
+from tests.cluster import side_client
 from trigger_celery import Concurrency, TriggerClient, invoke_trigger
 
 #: Short leases so a killed worker's slot frees within seconds.
 client = TriggerClient("conc-tests", lease_s=4, poll_interval_s=0.5)
 celery = client.celery
-side = redis.Redis.from_url(client.settings.redis_url, decode_responses=True)
+side = side_client(client.settings.redis_url, client.settings.redis_cluster)
 
 
 class Item(BaseModel):

@@ -10,15 +10,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import redis
 from pydantic import BaseModel
 
+from tests.cluster import side_client
 from trigger_celery import TaskInfo, TriggerClient, invoke_trigger
 from trigger_celery.integration import Integration, Namespace, operation
 
 client = TriggerClient("tests-hold")
 celery = client.celery
-side = redis.Redis.from_url(client.settings.redis_url, decode_responses=True)
+side = side_client(client.settings.redis_url, client.settings.redis_cluster)
 
 
 class BumpParams(BaseModel):

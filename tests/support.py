@@ -3,6 +3,11 @@ databases for the store and the broker, and real ``celery worker`` processes.
 
 The store database is flushed before each test; workers start once per module (a start costs
 seconds on two cores) unless a test needs its own to kill.
+
+``TESTS_REDIS_CLUSTER=1`` puts the store on a Redis Cluster of three masters this session starts
+on loopback (:mod:`tests.cluster`; the broker stays the single Redis): clients and workers get
+``redis_cluster=true`` and the cluster's seed URL, and :func:`store_redis` is a cluster client.
+``TESTS_STORE_SHARDS=N`` sets ``store_shards`` for them.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -60,17 +66,57 @@ def redis_base() -> Iterator[str]:
     proc.wait(10)
 
 
+CLUSTER = os.environ.get("TESTS_REDIS_CLUSTER", "") not in ("", "0")
+
+
 @pytest.fixture(scope="session")
-def urls(redis_base: str) -> dict[str, str]:
-    return {"store": f"{redis_base}/{STORE_DB}", "broker": f"{redis_base}/{BROKER_DB}"}
+def store_cluster() -> Iterator[str | None]:
+    """The seed URL of the session's Redis Cluster (``TESTS_REDIS_CLUSTER=1``), else None."""
+    if not CLUSTER:
+        yield None
+        return
+    from tests.cluster import RedisCluster
+
+    cluster = RedisCluster()
+    yield cluster.url
+    cluster.stop()
+
+
+def store_settings_env() -> dict[str, str]:
+    """``TRIGGER_CELERY_*`` variables of the store's mode this session (cluster, shards)."""
+    env = {}
+    if CLUSTER:
+        env["TRIGGER_CELERY_REDIS_CLUSTER"] = "true"
+    if os.environ.get("TESTS_STORE_SHARDS"):
+        env["TRIGGER_CELERY_STORE_SHARDS"] = os.environ["TESTS_STORE_SHARDS"]
+    return env
+
+
+def store_client(url: str, *, decode: bool = True) -> redis.Redis:
+    """A client of the store at ``url`` (a cluster client in cluster mode)."""
+    if CLUSTER:
+        from redis.cluster import RedisCluster
+
+        node: Any = RedisCluster.from_url(url, decode_responses=decode)
+        return node  # type: ignore[no-any-return]
+    return redis.Redis.from_url(url, decode_responses=decode)
+
+
+@pytest.fixture(scope="session")
+def urls(redis_base: str, store_cluster: str | None) -> dict[str, str]:
+    return {"store": store_cluster or f"{redis_base}/{STORE_DB}",
+            "broker": f"{redis_base}/{BROKER_DB}"}
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _test_env(urls: dict[str, str]) -> Iterator[None]:
     """The client in tests/app.py (and any TriggerClient a test makes) reads these."""
-    old = {k: os.environ.get(k) for k in ("TRIGGER_CELERY_REDIS_URL", "TRIGGER_CELERY_BROKER_URL")}
+    mode = store_settings_env()
+    old = {k: os.environ.get(k) for k in ("TRIGGER_CELERY_REDIS_URL", "TRIGGER_CELERY_BROKER_URL",
+                                          *mode)}
     os.environ["TRIGGER_CELERY_REDIS_URL"] = urls["store"]
     os.environ["TRIGGER_CELERY_BROKER_URL"] = urls["broker"]
+    os.environ.update(mode)
     r = redis.Redis.from_url(urls["broker"])
     r.flushdb()  # stale messages of an earlier session
     yield
@@ -84,7 +130,7 @@ def _test_env(urls: dict[str, str]) -> Iterator[None]:
 @pytest.fixture()
 def store_redis(urls: dict[str, str]) -> Iterator[redis.Redis]:
     """The store database, flushed before the test."""
-    r = redis.Redis.from_url(urls["store"], decode_responses=True)
+    r = store_client(urls["store"])
     r.flushdb()
     yield r
     r.close()
@@ -101,7 +147,7 @@ class Worker(WorkerProcess):
 def worker_env(urls: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIGGER_CELERY_")}
     env.update(TRIGGER_CELERY_REDIS_URL=urls["store"], TRIGGER_CELERY_BROKER_URL=urls["broker"],
-               PYTHONPATH=str(ROOT))
+               PYTHONPATH=str(ROOT), **store_settings_env())
     return env
 
 

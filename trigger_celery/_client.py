@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -37,7 +38,6 @@ from trigger_celery._jobs import (
     make_job,
     validate_published,
 )
-from trigger_celery._keys import new_run_id
 from trigger_celery._policy import error_record
 from trigger_celery._runs import Run, RunHandle
 from trigger_celery._schedule import cron_slot, dedupe_ttl_s, interval_slot
@@ -229,8 +229,8 @@ class TriggerClient:
             version = desc["version"]
             queue = desc.get("queue") or queue
         idem = self.store.trigger_key(job_id, idempotency_key) if idempotency_key else None
-        return self._create(new_run_id(), job_id, version, payload_json, idem_key=idem,
-                            queue=queue)
+        return self._create(self.store.new_run_id, job_id, version, payload_json,
+                            idem_key=idem, queue=queue)
 
     def trigger_slot(self, job: Job, now_s: float) -> RunHandle | None:
         """Start the run of a cron or interval job for the slot ``now_s`` falls in (epoch
@@ -249,7 +249,7 @@ class TriggerClient:
         ts = datetime.fromtimestamp(slot, UTC).isoformat()
         payload_json = _payload_json(job.parse_payload({"ts": ts}), job.id)
         return self._create(
-            new_run_id(), job.id, job.version, payload_json,
+            self.store.new_run_id, job.id, job.version, payload_json,
             idem_key=self.store.trigger_key(job.id, f"schedule:{slot}"),
             idem_ttl_s=dedupe_ttl_s(length, self.settings.idempotency_retention_s),
             queue=self.settings.runs_queue)
@@ -286,8 +286,6 @@ class TriggerClient:
         for job_id, version, flt, job, queue in self._event_jobs(name):
             if not filter_matches(flt, data):
                 continue
-            run_id = "run_" + hashlib.sha256(
-                json.dumps([event_id, job_id]).encode()).hexdigest()[:32]
             error = None
             try:
                 if job is not None:
@@ -298,9 +296,9 @@ class TriggerClient:
             except ValidationError as exc:
                 error = error_record(exc)
             handles.append(self._create(
-                run_id, job_id, version, payload_json,
-                idem_key=self.store.event_key(f"{event_id}:{job_id}"),
-                event=(name, event_id), due_s=due, error=error, queue=queue,
+                functools.partial(_event_run_id, self.store, event_id, job_id), job_id, version,
+                payload_json, idem_key=None, event=(name, event_id), due_s=due, error=error,
+                queue=queue,
             ))
         return handles
 
@@ -318,11 +316,19 @@ class TriggerClient:
                               desc.get("queue") or own))
         return found
 
-    def _create(self, run_id: str, job_id: str, version: str, payload_json: str, *,
-                idem_key: str | None, queue: str, event: tuple[str, str] | None = None,
-                due_s: float | None = None, error: ErrorRecord | None = None,
-                idem_ttl_s: int | None = None) -> RunHandle:
+    def _create(self, run_id_in: Callable[[int | None], str], job_id: str, version: str,
+                payload_json: str, *, idem_key: str | None, queue: str,
+                event: tuple[str, str] | None = None, due_s: float | None = None,
+                error: ErrorRecord | None = None, idem_ttl_s: int | None = None) -> RunHandle:
+        """Create a run and send its message. ``run_id_in(shard)`` gives the run's id, in that
+        store shard (``None``: any): the job's shard when the run has a trigger key (``idem_key``,
+        kept there) or the job a concurrency limit (its key's line is there); an event's run
+        keeps its event id record in its own shard."""
         now = self.store.now()
+        in_job_shard = idem_key is not None or self._has_concurrency(job_id)
+        run_id = run_id_in(self.store.job_shard(job_id) if in_job_shard else None)
+        if event is not None:
+            idem_key = self.store.event_key(run_id, f"{event[1]}:{job_id}")
         fields: dict[str, Any] = {
             "id": run_id, "job_id": job_id, "job_version": version, "payload": payload_json,
             "status": QUEUED, "seq": 0, "executions": 0, "created_at": now, "updated_at": now,
@@ -356,6 +362,16 @@ class TriggerClient:
             self.executor.send_run(rid, 0, eta_s=due_s, job_id=job_id, queue=queue)
         return RunHandle(self, rid, created=created)
 
+    def _has_concurrency(self, job_id: str) -> bool:
+        """Whether ``job_id`` has a concurrency limit (its definition here, else the one its
+        workers published)."""
+        if self.store.shards == 1:
+            return False  # one shard: no need to ask the registry
+        job = self.jobs.get(job_id)
+        if job is not None:
+            return job.concurrency is not None
+        return bool((self.store.registered_jobs().get(job_id) or {}).get("concurrency"))
+
     def _concurrency_fields(self, job_id: str, payload_json: str) -> dict[str, Any]:
         """A new run's concurrency fields (``conc_key``, ...; see ``_concurrency``) when this
         process defines the job, or the job's published limit is job-wide; else none (the
@@ -364,11 +380,12 @@ class TriggerClient:
         if job is not None:
             if job.concurrency is None:
                 return {}
-            return run_fields(self.store.prefix, job_id, job.concurrency,
+            return run_fields(self.store.job_base(job_id), job_id, job.concurrency,
                               job.parse_payload(json.loads(payload_json)))
         desc = (self.store.registered_jobs().get(job_id) or {}).get("concurrency")
         if desc and not desc.get("keyed"):
-            return run_fields(self.store.prefix, job_id, Concurrency(int(desc["limit"])), None)
+            return run_fields(self.store.job_base(job_id), job_id,
+                              Concurrency(int(desc["limit"])), None)
         return {}
 
     # -- inspection --------------------------------------------------------------------------
@@ -444,3 +461,15 @@ def _payload_json(payload: Any, what: str) -> str:
         return dumps(payload)
     except (TypeError, ValueError, RecursionError) as exc:
         raise ValidationError(f"{what}: payload is not JSON-serializable: {exc}") from None
+
+
+def _event_run_id(store: Store, event_id: str, job_id: str, shard: int | None) -> str:
+    """The run id an event starts for a job: derived from both (so the same event id sent again
+    names the same run), in ``shard`` when given (the n-th candidate
+    ``sha256([event_id, job_id, n])``; the first, ``n`` 0, is ``sha256([event_id, job_id])``)."""
+    for n in range(1_000_000):
+        parts = [event_id, job_id] + ([n] if n else [])
+        rid = "run_" + hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
+        if shard is None or store.shard_of(rid) == shard:
+            return rid
+    raise AssertionError("no run id in the shard")  # 1024 shards at most: never reached

@@ -9,18 +9,20 @@ A run over the limit waits in Redis, in its key's line (FIFO by the run's creati
 no worker; when a slot frees, the next run of the line is sent its message. A slot is tied to the
 run's execution lease: when a dead worker's lease expires (``lease_s``), the slot frees.
 
-Keys (``P`` is ``Settings.key_prefix``; ``<C>`` is ``P:conc:<job_id>`` for a job-wide limit, else
+Keys (``P`` is the key prefix of the job's shard, ``Store.shard_base(Store.job_shard(job_id))``:
+every run of a job with a concurrency limit lives in that shard, so the scripts that admit and
+wake runs touch one slot; ``<C>`` is ``P:conc:<job_id>`` for a job-wide limit, else
 ``P:conc:<job_id>:<key>``)::
 
     <C>:holders     zset  run_id -> epoch s admitted: runs holding a slot (dropped once their
                           run has no execution lease)
     <C>:line        zset  run_id -> the run's created_at (epoch s): runs waiting for a slot
     P:conc:active   zset  <C> -> epoch s when the poller next looks at the key (keys with
-                          waiting runs only)
+                          waiting runs only; one per shard)
 
 Run hash fields: ``conc_key`` (``<C>``), ``conc_name`` (the key as computed, ``""`` for a
 job-wide limit), ``conc_limit``; a run waiting for a slot is QUEUED with ``wait_reason``
-``concurrency``. Like the schedule, these keys span runs: they need a single Redis node.
+``concurrency``. Like the schedule, these keys span runs: each key's live in its job's shard.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def run_fields(prefix: str, job_id: str, conc: Concurrency, payload: Any) -> dic
     """The run hash fields for a new run: ``conc_key``, ``conc_name``, ``conc_limit``.
 
     Parameters:
-        prefix: ``Settings.key_prefix``.
+        prefix: the key prefix of the job's shard (``Store.job_base``).
         payload: the parsed payload (what the job receives).
 
     Raises:
@@ -134,8 +136,6 @@ class Slots:
     def __init__(self, store: Store):
         self.store = store
         self.redis: redis.Redis = store.redis
-        self.prefix = store.prefix
-        self.active_key = f"{self.prefix}:conc:active"
         #: seconds between the poller's looks at a key with waiting runs
         self.check_s = max(store.settings.lease_s / 3, store.settings.poll_interval_s)
         self._scripts = {name: self.redis.register_script(lua_source(name))
@@ -147,25 +147,32 @@ class Slots:
         base, now = str(fields["conc_key"]), float(fields["created_at"])
         pipe = self.redis.pipeline(transaction=True)
         pipe.zadd(f"{base}:line", {run_id: now}, nx=True)
-        pipe.zadd(self.active_key, {base: now + self.check_s}, nx=True)
+        pipe.zadd(self.active_key(run_id), {base: now + self.check_s}, nx=True)
         pipe.execute()
+
+    def active_key(self, run_id: str) -> str:
+        """``P:conc:active`` of the run's shard."""
+        return f"{self.store.base_of(run_id)}:conc:active"
 
     def release(self, run_id: str, token: str, now_s: float) -> list[DueRun]:
         """The execution holding ``token`` ended: free its slot (unless a newer execution holds
         the run) and return the waiting runs to send a message to now (``conc_release.lua``)."""
         run, _, _, lease = self.store.run_keys(run_id)
         flat = self._scripts["conc_release"](
-            keys=[run, lease, self.store.schedule_key, self.active_key],
-            args=[run_id, token, self.prefix, now_s + self.store.grace_s, now_s, self.check_s])
+            keys=[run, lease, self.store.schedule_key(run_id), self.active_key(run_id)],
+            args=[run_id, token, self.store.base_of(run_id), now_s + self.store.grace_s, now_s,
+                  self.check_s])
         return _due(flat)
 
     def sweep(self, now_s: float, max_keys: int = 200) -> list[DueRun]:
-        """The poller's round (``conc_sweep.lua``): free the slots of expired leases in keys
-        with waiting runs and return the runs to send a message to now."""
-        flat = self._scripts["conc_sweep"](
-            keys=[self.active_key, self.store.schedule_key],
-            args=[now_s, self.prefix, now_s + self.store.grace_s, self.check_s, max_keys])
-        return _due(flat)
+        """The poller's round (``conc_sweep.lua``, once per shard): free the slots of expired
+        leases in keys with waiting runs and return the runs to send a message to now."""
+        out: list[DueRun] = []
+        for base, schedule in zip(self.store.bases, self.store.schedule_keys, strict=True):
+            out += _due(self._scripts["conc_sweep"](
+                keys=[f"{base}:conc:active", schedule],
+                args=[now_s, base, now_s + self.store.grace_s, self.check_s, max_keys]))
+        return out
 
     def adopt(self, run_id: str, token: str, fields: dict[str, Any], now_s: float) -> bool:
         """Record the key this worker computed on a run created without one and undo its
@@ -189,8 +196,15 @@ def adopt_key(executor: Executor, run_id: str, token: str, run: dict[str, str]) 
         return False
     import json
 
+    store = executor.store
+    if store.shard_of(run_id) != store.job_shard(job.id):
+        # created by an enqueuer that did not know the job had a limit (a registry published
+        # before the limit was added), in another shard than the key's line: it cannot join it
+        logger.error("run %s of job %s: created outside its job's store shard, so it runs "
+                     "without the job's concurrency limit", run_id, job.id)
+        return False
     try:
-        fields = run_fields(executor.store.prefix, job.id, job.concurrency,
+        fields = run_fields(store.job_base(job.id), job.id, job.concurrency,
                             job.parse_payload(json.loads(run.get("payload", "null"))))
     except ValidationError:
         return False  # the execution fails the run with the same error

@@ -1,4 +1,5 @@
-"""Building the store's Redis client: a plain URL, or Redis Sentinel in Celery's URL form.
+"""Building the store's Redis client: a plain URL, Redis Sentinel in Celery's URL form, or a
+Redis Cluster (``redis_cluster``: redis-py's ``RedisCluster``, seeded by one node's URL).
 
 A Sentinel URL lists the sentinels, separated by ``;``, each as ``sentinel://host:port/db``
 (``sentinel://[[user]:password@]host:port/db`` for a master that wants a password), exactly as
@@ -91,13 +92,18 @@ def describe_url(url: str) -> str:
     return ";".join(p.split("://", 1)[-1].split("@")[-1] for p in url.split(";"))
 
 
-def connect(url: str, *, sentinel_master: str | None = None, **options: Any) -> redis.Redis:
+def connect(url: str, *, sentinel_master: str | None = None, cluster: bool = False,
+            **options: Any) -> redis.Redis:
     """A redis-py client of the store.
 
     Parameters:
         url: ``redis://``, ``rediss://``, ``unix://`` (``redis.Redis.from_url``), or a Sentinel
             URL (see the module docstring).
         sentinel_master: the master's name, required with a Sentinel URL.
+        cluster: ``url`` is one node of a Redis Cluster: the client is a
+            ``redis.cluster.RedisCluster`` (it finds the other nodes, follows ``MOVED`` and
+            ``ASK`` redirections, and sends each script to the node of its keys' slot). It
+            has the same command methods as ``redis.Redis``, hence the return type.
         **options: connection options for the client (``decode_responses``,
             ``socket_timeout`` in seconds, ``health_check_interval`` in seconds, ...); with
             Sentinel they apply to the connections to the master.
@@ -105,6 +111,9 @@ def connect(url: str, *, sentinel_master: str | None = None, **options: Any) -> 
     Raises:
         ValueError: a Sentinel URL without ``sentinel_master``, or a malformed Sentinel URL.
     """
+    if cluster:
+        lazy: Any = LazyCluster(url, options)
+        return lazy  # type: ignore[no-any-return]
     if not is_sentinel_url(url):
         return redis.Redis.from_url(url, **options)
     if not sentinel_master:
@@ -126,3 +135,48 @@ def connect(url: str, *, sentinel_master: str | None = None, **options: Any) -> 
     client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
         sentinel_master, redis_class=redis.Redis, **master_options)
     return client
+
+
+class LazyCluster:
+    """A ``redis.cluster.RedisCluster`` built on first use, as a ``redis.Redis`` connects on
+    first use: a cluster that does not answer yet fails the first command (a
+    ``redis.ConnectionError``, transient) instead of the client's construction, and the next
+    command tries again.
+
+    Parameters:
+        url: one node's ``redis://`` or ``rediss://`` URL (the seed).
+        options: connection options for every node (see :func:`connect`).
+    """
+
+    def __init__(self, url: str, options: dict[str, Any]):
+        self._url, self._options = url, options
+        self._client: Any = None
+
+    def _get(self) -> Any:
+        if self._client is None:
+            from redis.cluster import RedisCluster
+            from redis.exceptions import RedisClusterException
+
+            try:
+                self._client = RedisCluster.from_url(self._url, **self._options)
+            except RedisClusterException as exc:
+                raise redis.ConnectionError(f"Redis Cluster at {describe_url(self._url)}: "
+                                            f"{exc}") from exc
+        return self._client
+
+    def register_script(self, script: str) -> Any:
+        """A script object whose calls go through this client (nothing is sent now)."""
+        from redis.commands.core import Script
+
+        return Script(self, script)  # type: ignore[arg-type]
+
+    def get_encoder(self) -> Any:
+        """The encoder ``Script`` takes the script's bytes from (the nodes' settings)."""
+        from redis._parsers.encoders import Encoder
+
+        return Encoder(  # type: ignore[no-untyped-call]
+            self._options.get("encoding", "utf-8"), self._options.get("encoding_errors", "strict"),
+            bool(self._options.get("decode_responses", False)))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._get(), name)

@@ -57,9 +57,20 @@ def check_eviction_policy(r: redis.Redis, where: str, *, allow: bool) -> str | N
         EvictionPolicyError: the policy evicts and ``allow`` is false; the message names the
             setting and the fix.
     """
-    policy = maxmemory_policy(r)
-    if policy is None or policy == "noeviction":
-        return policy
+    from trigger_celery._connection import LazyCluster
+
+    policy: str | None
+    if isinstance(r, LazyCluster):  # every master of a cluster (CONFIG GET reaches a random one)
+        found = {f"{n.host}:{n.port}": maxmemory_policy(r.get_redis_connection(n))
+                 for n in r.get_primaries()}
+        evicting = {node: str(p) for node, p in found.items() if p not in (None, "noeviction")}
+        if not evicting:
+            return "noeviction" if "noeviction" in found.values() else None
+        where, policy = next(iter(sorted(evicting.items())))
+    else:
+        policy = maxmemory_policy(r)
+        if policy is None or policy == "noeviction":
+            return policy
     message = (
         f"the store Redis at {where} has maxmemory-policy {policy}: when memory fills it evicts "
         "keys, and a run whose records are evicted is lost without a trace. Set "

@@ -48,6 +48,12 @@ class Settings(BaseSettings):
             are a transient store error, retried in place. 0: replication stays asynchronous.
         replica_ack_timeout_ms: how long one ``WAIT`` blocks for the acknowledgements, in
             milliseconds; ``WAIT`` is sent again while too few replicas answered.
+        redis_cluster: the store is a Redis Cluster; ``redis_url`` (``redis://`` or
+            ``rediss://``) names one of its nodes, the others are discovered. The broker cannot
+            be a Redis Cluster (kombu has no such transport): set ``broker_url``.
+        store_shards: how many shards the structures that span runs (wake-up schedule, runs
+            index, concurrency lines) are split into, each in its own hash slot; a run and its
+            keys live in one shard. Default 1 on a single Redis, 16 with ``redis_cluster``.
         key_prefix: prefix of every Redis key we write.
         runs_queue: the Celery queue run executions go to.
         visibility_timeout_s: the Redis broker's redelivery window; set on the Celery app in all
@@ -133,6 +139,8 @@ class Settings(BaseSettings):
     min_replicas_ack: int = Field(default=0, ge=0)
     replica_ack_timeout_ms: int = Field(default=1000, gt=0, le=10_000)
     test_clock: bool = False
+    redis_cluster: bool = False
+    store_shards: int | None = Field(default=None, ge=1, le=1024)
 
     @field_validator("redis_url")
     @classmethod
@@ -162,7 +170,22 @@ class Settings(BaseSettings):
             )
         if is_sentinel_url(self.redis_url):
             parse_sentinel_url(self.redis_url)  # ValueError naming the bad entry
+        if self.redis_cluster:
+            if not self.redis_url.startswith(("redis://", "rediss://")):
+                raise ValueError("redis_cluster needs a redis:// or rediss:// redis_url (one "
+                                 f"node of the cluster), got {self.redis_url.split('://')[0]}://")
+            if not self.broker_url:
+                raise ValueError("redis_cluster is set but broker_url is not: the broker cannot "
+                                 "be a Redis Cluster (kombu has no Redis Cluster transport); set "
+                                 "broker_url to a single Redis, Sentinel or RabbitMQ")
+            if self.min_replicas_ack:
+                raise ValueError("min_replicas_ack is not supported with redis_cluster")
         return self
+
+    @property
+    def shards(self) -> int:
+        """``store_shards``, or its default: 16 with ``redis_cluster``, else 1."""
+        return self.store_shards or (16 if self.redis_cluster else 1)
 
     @property
     def effective_broker_url(self) -> str:

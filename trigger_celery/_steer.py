@@ -35,7 +35,7 @@ def retry_now(client: TriggerClient, run_id: str, key: str) -> float:
     run_key, tasks_key, _, _ = store.run_keys(run_id)
     h: dict[str, str] = {}
     seq = 0
-    with store.redis.pipeline() as p:
+    with store.redis.pipeline(transaction=True) as p:
         for _ in range(5):
             try:
                 p.watch(run_key, tasks_key)  # type: ignore[no-untyped-call]
@@ -65,7 +65,7 @@ def retry_now(client: TriggerClient, run_id: str, key: str) -> float:
                 p.hset(tasks_key, rec["idem"], dumps(rec))
                 p.hincrby(run_key, "seq", 1)
                 p.hset(run_key, mapping={"wake_at": now, "updated_at": now})
-                p.zadd(store.schedule_key, {run_id: now + store.grace_s})
+                p.zadd(store.schedule_key(run_id), {run_id: now + store.grace_s})
                 seq = int(p.execute()[1])
                 break
             except redis.WatchError:

@@ -1,7 +1,9 @@
 """The Redis data model: every key, every TTL, and the Lua scripts that change several at once.
 
-Keys (``P`` is ``Settings.key_prefix``; ``{run_id}`` is a Redis Cluster hash tag, so a run's keys
-live in one slot)::
+Keys (``P`` is ``Settings.key_prefix`` on a single Redis with one shard; with ``store_shards``
+above 1 or ``redis_cluster`` it is the shard's base ``{P:s<k>}``, a Redis Cluster hash tag, so a
+run's keys and its shard's cross-run structures live in one slot and every script stays atomic
+on one node; see :meth:`Store.shard_of`)::
 
     P:run:{run_id}                hash    id, job_id, job_version, status, payload, output, error,
                                           created_at, started_at, finished_at, updated_at, seq,
@@ -28,6 +30,7 @@ live in one slot)::
     P:runs                        zset    run_id -> created_at (listing)
     P:trigger:<job_id>:<key>      string  run id of a trigger idempotency key (TTL idempotency)
     P:event:<event_id>            string  JSON list of run ids an event started (TTL idempotency)
+    (the keys below are not sharded: ``P`` is always ``Settings.key_prefix``)
     P:jobs                        hash    job_id -> JSON description published by workers
     P:ratelimit:{owner}:closed    string  epoch s until which the provider said no requests are
                                           left on a connection (PXAT that time)
@@ -53,14 +56,19 @@ Each Lua script under ``lua/`` has one typed method here (``acquire``, ``checkpo
 :class:`Suspended`, ...); no caller builds KEYS or ARGV. Statuses and record shapes are in
 ``_states``.
 
-The schedule and the poller's script (``claim_due.lua``) span runs, so they are the one part that
-needs a single Redis node; each run's own scripts touch its slot and the schedule.
+Shards: a run belongs to shard ``crc32(run_id) % store_shards``, and its keys, the schedule and
+runs index of its shard, its trigger key and its concurrency key's line live there. Run ids are
+drawn so that a run lands in the shard it must: a run with a trigger idempotency key or of a job
+with a concurrency limit in its job's shard (``crc32(job_id) % store_shards``, so the key can be
+looked up before a run id exists, and all runs of a concurrency key share the key's line); other
+runs anywhere. The poller claims from every shard; listings merge them.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import zlib
 from collections.abc import Callable, Iterable
 from importlib import resources
 from typing import Any, Literal, NamedTuple, cast
@@ -69,6 +77,7 @@ import redis
 
 from trigger_celery._concurrency import Slots, lua_source
 from trigger_celery._connection import connect
+from trigger_celery._keys import new_run_id
 from trigger_celery._replicas import ACKED_SCRIPTS, acked_call
 from trigger_celery._settings import Settings
 from trigger_celery._text import json_encoder
@@ -208,8 +217,8 @@ class Store:
     """Redis access for runs, tasks, leases, the schedule and idempotency records.
 
     Parameters:
-        settings: the client's settings (``redis_url`` and ``sentinel_master``, ``key_prefix``,
-            TTLs, ``min_replicas_ack``).
+        settings: the client's settings (``redis_url`` and ``sentinel_master`` or
+            ``redis_cluster``, ``key_prefix``, ``store_shards``, TTLs, ``min_replicas_ack``).
     """
 
     def __init__(self, settings: Settings):
@@ -218,6 +227,7 @@ class Store:
         self.redis: redis.Redis = connect(
             settings.redis_url,
             sentinel_master=settings.sentinel_master,
+            cluster=settings.redis_cluster,
             decode_responses=True,
             health_check_interval=10,
             socket_keepalive=True,
@@ -226,8 +236,11 @@ class Store:
             socket_connect_timeout=5,
             socket_timeout=15,
         )
-        self.schedule_key = f"{self.prefix}:schedule"
-        self.runs_key = f"{self.prefix}:runs"
+        self.shards = settings.shards
+        self.bases = [self.shard_base(k) for k in range(self.shards)]
+        self.schedule_keys = [f"{b}:schedule" for b in self.bases]
+        self.runs_keys = [f"{b}:runs" for b in self.bases]
+        self._next_shard = -1  # the shard the poller's last round began with
         self.jobs_key = f"{self.prefix}:jobs"
         self.consumers_key = f"{self.prefix}:consumers"
         self.consumers_since_key = f"{self.prefix}:consumers:since"
@@ -244,11 +257,46 @@ class Store:
         if settings.test_clock:
             self.now = OffsetClock(self.redis, clock_key(self.prefix)).now
 
-    # -- keys --------------------------------------------------------------------------------
+    # -- shards and keys ---------------------------------------------------------------------
+
+    def shard_base(self, shard: int) -> str:
+        """Prefix of shard ``shard``'s keys: ``P`` on a single Redis with one shard, else
+        ``{P:s<shard>}`` (the shard's Redis Cluster hash tag)."""
+        if self.shards == 1 and not self.settings.redis_cluster:
+            return self.prefix
+        return f"{{{self.prefix}:s{shard}}}"
+
+    def shard_of(self, run_id: str) -> int:
+        """The shard of a run: ``crc32(run_id) % store_shards``."""
+        return zlib.crc32(run_id.encode()) % self.shards
+
+    def job_shard(self, job_id: str) -> int:
+        """The shard of a job's trigger keys and concurrency lines: ``crc32(job_id) % shards``."""
+        return zlib.crc32(job_id.encode()) % self.shards
+
+    def job_base(self, job_id: str) -> str:
+        """The key prefix of the job's shard (:meth:`job_shard`)."""
+        return self.bases[self.job_shard(job_id)]
+
+    def base_of(self, run_id: str) -> str:
+        """The key prefix of the run's shard (:meth:`shard_base`)."""
+        return self.bases[self.shard_of(run_id)]
+
+    def schedule_key(self, run_id: str) -> str:
+        """The schedule (wake-ups) of the run's shard."""
+        return self.schedule_keys[self.shard_of(run_id)]
+
+    def new_run_id(self, shard: int | None = None) -> str:
+        """A new run id (``run_`` + 32 hex characters), in ``shard`` when given (drawn again
+        until it lands there: ``store_shards`` draws on average)."""
+        while True:
+            rid = new_run_id()
+            if shard is None or self.shard_of(rid) == shard:
+                return rid
 
     def run_key(self, run_id: str) -> str:
-        """``P:run:{run_id}``: the run's hash (its other keys share the ``{run_id}`` hash tag)."""
-        return f"{self.prefix}:run:{{{run_id}}}"
+        """``P:run:{run_id}``: the run's hash (its other keys share its prefix)."""
+        return f"{self.base_of(run_id)}:run:{{{run_id}}}"
 
     def run_keys(self, run_id: str) -> tuple[str, str, str, str]:
         """(run, tasks, logs, lease) keys of a run."""
@@ -281,12 +329,13 @@ class Store:
         return f"{self.run_key(run_id)}:tstarts"
 
     def trigger_key(self, job_id: str, key: str) -> str:
-        """``P:trigger:<job_id>:<key>``: a trigger idempotency key (the run id it started)."""
-        return f"{self.prefix}:trigger:{job_id}:{key}"
+        """``P:trigger:<job_id>:<key>``: a trigger idempotency key (the run id it started), in
+        the job's shard (:meth:`job_shard`): its run must be created there."""
+        return f"{self.bases[self.job_shard(job_id)]}:trigger:{job_id}:{key}"
 
-    def event_key(self, event_id: str) -> str:
-        """``P:event:<event_id>``: the runs an event started (JSON list of run ids)."""
-        return f"{self.prefix}:event:{event_id}"
+    def event_key(self, run_id: str, event_id: str) -> str:
+        """``P:event:<event_id>``: the event id record of run ``run_id`` (in its shard)."""
+        return f"{self.base_of(run_id)}:event:{event_id}"
 
     def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
         """Run the Lua script ``name``; a checkpoint or run transition (``ACKED_SCRIPTS``)
@@ -329,7 +378,8 @@ class Store:
         run, _, _, _ = self.run_keys(run_id)
         status, rid = self._script(
             "create_run",
-            [run, self.schedule_key, self.runs_key, idem_key or f"{self.prefix}:unused"],
+            [run, self.schedule_key(run_id), self.runs_keys[self.shard_of(run_id)],
+             idem_key or f"{run}:unused"],
             [
                 run_id, dumps(fields), "1" if idem_key else "",
                 idem_ttl_s or self.settings.idempotency_retention_s, now,
@@ -368,7 +418,7 @@ class Store:
         status it already had), or ``missing``."""
         run, tasks, logs, _ = self.run_keys(run_id)
         return str(self._script(
-            "cancel", [run, tasks, logs, self.schedule_key],
+            "cancel", [run, tasks, logs, self.schedule_key(run_id)],
             [run_id, self.now(), self.settings.run_retention_s],
         ))
 
@@ -377,18 +427,21 @@ class Store:
         removed). Returns :class:`Reset`."""
         run, tasks, logs, _ = self.run_keys(run_id)
         now = self.now()
-        res = self._script("reset_task", [run, tasks, logs, self.schedule_key],
+        res = self._script("reset_task", [run, tasks, logs, self.schedule_key(run_id)],
                           [run_id, now, now + self.grace_s, *idems])
         return Reset(res[0], int(res[1]) if len(res) > 1 and res[1] is not None else 0)
 
     def list_runs(self, limit: int = 50) -> list[dict[str, str]]:
-        """The newest runs' hashes, newest first; expired runs are dropped from the index."""
-        self.redis.zremrangebyscore(
-            self.runs_key, "-inf", self.now() - self.settings.run_retention_s - 3600
-        )
-        ids = cast("list[str]", self.redis.zrevrange(self.runs_key, 0, limit * 4))
+        """The newest runs' hashes, newest first (the shards' runs indexes merged); expired
+        runs are dropped from the index."""
         pipe = self.redis.pipeline(transaction=False)
-        for rid in ids:
+        for key in self.runs_keys:
+            pipe.zremrangebyscore(key, "-inf", self.now() - self.settings.run_retention_s - 3600)
+            pipe.zrevrange(key, 0, limit * 4, withscores=True)
+        found = cast("list[list[tuple[str, float]]]", pipe.execute()[1::2])
+        newest = sorted((pair for shard in found for pair in shard), key=lambda p: -p[1])
+        pipe = self.redis.pipeline(transaction=False)
+        for rid, _ in newest[:limit * 4 + 1]:
             pipe.hgetall(self.run_key(rid))
         return [h for h in pipe.execute() if h][:limit]
 
@@ -437,13 +490,30 @@ class Store:
 
         Returns ``None`` when the call may go now (it is logged under every limit), else the
         epoch seconds at which to try again.
+
+        On a Redis Cluster each owner's keys have their own slot: the limits are taken owner by
+        owner (``closed_owner``'s first), each owner's atomically; when a later owner refuses,
+        the call's entries under the earlier ones are removed again. A crash in between leaves
+        those entries to age out of their window: the limits are then stricter for at most one
+        period, never looser.
         """
-        keys, args = [self.ratelimit_closed_key(closed_owner)], [now_s, member, len(limits)]
-        for owner, scope, limit, period_s in limits:
-            keys += self.ratelimit_log_keys(owner, scope, limit, period_s)
-            args += [limit, period_s]
-        hint = float(self._script("ratelimit_acquire", keys, args))
-        return hint or None
+        groups: dict[str, list[tuple[str, str, int, float]]] = {closed_owner: []}
+        for spec in limits:
+            groups.setdefault(spec[0] if self.settings.redis_cluster else closed_owner,
+                              []).append(spec)
+        taken: list[str] = []
+        for owner, specs in groups.items():
+            keys, args = [self.ratelimit_closed_key(owner)], [now_s, member, len(specs)]
+            for spec in specs:
+                keys += self.ratelimit_log_keys(*spec)
+                args += [spec[2], spec[3]]
+            hint = float(self._script("ratelimit_acquire", keys, args))
+            if hint:
+                for log in taken:
+                    self.redis.zrem(log, member)
+                return hint
+            taken += keys[1::2]
+        return None
 
     def ratelimit_came_back(self, logs: list[str], member: str, now_s: float) -> None:
         """Move a call's entry in each limit's ``logs`` to ``now_s`` (its answer came back)."""
@@ -500,19 +570,35 @@ class Store:
         been behind (from ``poll_interval_s`` up to ``grace_s``), for at most ``resend_max_s`` in
         a row. ``recover=False`` leaves runs whose execution lost its lease (still EXECUTING)
         alone."""
-        flat = self._script(
-            "claim_due", [self.schedule_key],
-            [self.now(), self.grace_s, limit, self.prefix, self.settings.resend_max_s,
-             self.settings.poll_interval_s, "1" if recover else "0", *sorted(set(backlogged))],
-        )
-        return [DueRun(flat[i], int(flat[i + 1]), flat[i + 2], flat[i + 3])
-                for i in range(0, len(flat), 4)]
+        out: list[DueRun] = []
+        queues = sorted(set(backlogged))
+        for k in self._shard_order():
+            if len(out) >= limit:
+                break
+            flat = self._script(
+                "claim_due", [self.schedule_keys[k]],
+                [self.now(), self.grace_s, limit - len(out), self.bases[k],
+                 self.settings.resend_max_s, self.settings.poll_interval_s,
+                 "1" if recover else "0", *queues],
+            )
+            out += [DueRun(flat[i], int(flat[i + 1]), flat[i + 2], flat[i + 3])
+                    for i in range(0, len(flat), 4)]
+        return out
+
+    def _shard_order(self) -> list[int]:
+        """Every shard once, starting one further each call (round robin), so a shard with a
+        long due backlog cannot keep the others' runs waiting behind ``limit``."""
+        self._next_shard = (self._next_shard + 1) % self.shards
+        return [(self._next_shard + i) % self.shards for i in range(self.shards)]
 
     def next_due_s(self) -> float | None:
-        """Epoch seconds of the earliest schedule entry (``None``: the schedule is empty)."""
-        first = cast("list[tuple[str, float]]",
-                     self.redis.zrange(self.schedule_key, 0, 0, withscores=True))
-        return float(first[0][1]) if first else None
+        """Epoch seconds of the earliest schedule entry of any shard (``None``: all empty)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for key in self.schedule_keys:
+            pipe.zrange(key, 0, 0, withscores=True)
+        firsts = [float(f[0][1]) for f in cast("list[list[tuple[str, float]]]", pipe.execute())
+                  if f]
+        return min(firsts) if firsts else None
 
     def renew(self, lease_key: str, token: str, lease_ms: int, run_id: str = "",
               seq: int = 0) -> int:
@@ -521,10 +607,11 @@ class Store:
         execution's (EXECUTING at ``seq``); a run's lease (``run_id`` given) also moves its
         schedule entry to the new expiry. Returns 1 renewed, 2 taken back, 0 lost."""
         due = self.now() + lease_ms / 1000
-        run = self.run_key(run_id) if run_id else f"{self.prefix}:unused"
-        return int(self._script(
-            "renew", [lease_key, self.schedule_key, run], [token, lease_ms, run_id, due, seq]
-        ))
+        if run_id:
+            keys = [lease_key, self.schedule_key(run_id), self.run_key(run_id)]
+        else:  # unused names in the lease's slot (its shard's hash tag comes first)
+            keys = [lease_key, f"{lease_key}:unused", f"{lease_key}:unused"]
+        return int(self._script("renew", keys, [token, lease_ms, run_id, due, seq]))
 
     # -- executions (every write fenced by the execution's lease token) ----------------------
 
@@ -533,9 +620,9 @@ class Store:
         holds it (and, for a run with a concurrency key, a slot is its to take), and load the run
         and its task records in one round trip (``acquire.lua``)."""
         run, tasks, _, lease = self.run_keys(run_id)
-        res = self._script("acquire", [run, tasks, lease, self.schedule_key,
-                                       self.slots.active_key],
-                           [run_id, token, seq, lease_ms, self.now(), self.prefix,
+        res = self._script("acquire", [run, tasks, lease, self.schedule_key(run_id),
+                                       self.slots.active_key(run_id)],
+                           [run_id, token, seq, lease_ms, self.now(), self.base_of(run_id),
                             self.slots.check_s])
         if res[0] != "ok":
             return Acquired(res[0], {}, {})
@@ -573,7 +660,7 @@ class Store:
         run, tasks, _, lease = self.run_keys(run_id)
         now = self.now()
         res = self._script(
-            "suspend", [run, tasks, lease, self.schedule_key, self.waitfor_key(run_id)],
+            "suspend", [run, tasks, lease, self.schedule_key(run_id), self.waitfor_key(run_id)],
             [token, run_id, "" if wake_at is None else wake_at, reason, now, due_s, idem,
              record_json, now + self.grace_s, "1" if keep_pending else "",
              self.settings.run_retention_s, *wait_for],
@@ -587,7 +674,8 @@ class Store:
         Returns False when ``token`` no longer held the lease (nothing written)."""
         run, tasks, logs, lease = self.run_keys(run_id)
         return bool(self._script(
-            "finish", [run, tasks, logs, lease, self.schedule_key, self.waitfor_key(run_id)],
+            "finish",
+            [run, tasks, logs, lease, self.schedule_key(run_id), self.waitfor_key(run_id)],
             [token, run_id, status, output_json, error_json, self.now(),
              self.settings.run_retention_s],
         ))
@@ -624,7 +712,7 @@ class Store:
         run, tasks, _, _ = self.run_keys(run_id)
         res = self._script(
             "task_settle",
-            [run, tasks, self.task_lease_key(run_id, idem), self.schedule_key,
+            [run, tasks, self.task_lease_key(run_id, idem), self.schedule_key(run_id),
              self.notify_key(run_id), self.waitfor_key(run_id)],
             [idem, token, record_json, "1" if wake else "", run_id, self.now() + self.grace_s,
              self.notify_ttl_ms, "1" if completed else ""],

@@ -149,8 +149,8 @@ class RedisServer:
                     f"&ssl_ca_certs={self.tls['ca']}")
         return f"redis://{auth}127.0.0.1:{self.port}/{db}"
 
-    def client(self, db: int = 0) -> redis.Redis:
-        return redis.Redis.from_url(self.url(db), decode_responses=True)
+    def client(self, db: int = 0, *, decode: bool = True) -> redis.Redis:
+        return redis.Redis.from_url(self.url(db), decode_responses=decode)
 
     def start(self) -> None:
         exe = shutil.which("redis-server")

@@ -1,5 +1,9 @@
 """Fixtures of the chaos suite: our own redis-server (AOF on), the effect server, workers on
-``tests.chaos.app`` with short leases, and the summary printed at the end of the session."""
+``tests.chaos.app`` with short leases, and the summary printed at the end of the session.
+
+With ``TESTS_REDIS_CLUSTER=1`` the :func:`clean` server's store (``url(0)``, ``client(0)``) is the
+session's Redis Cluster; its broker (``url(1)``) stays on our own redis-server. Tests that start
+their own server (restarts, eviction, Sentinel, replicas) keep it for the store."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from tests.chaos._harness import (
     Workers,
     base_env,
 )
+from tests.support import CLUSTER, store_client, store_settings_env
 
 SECRET_TOKEN = "ghp_chaosTOKEN0123456789abcdefSECRET"
 SECRET_API_KEY = "sk-chaosAPIKEY9876543210zyxwvuSECRET"
@@ -53,18 +58,59 @@ def chaos_redis() -> Iterator[RedisServer]:
     server.stop()
 
 
+class ClusterStore:
+    """``chaos_redis`` with its store database replaced by the session's Redis Cluster."""
+
+    def __init__(self, server: RedisServer, cluster_url: str):
+        self.server, self.cluster_url = server, cluster_url
+
+    def url(self, db: int) -> str:
+        return self.cluster_url if db == 0 else self.server.url(db)
+
+    def client(self, db: int = 0, *, decode: bool = True) -> Any:
+        if db == 0:
+            return store_client(self.cluster_url, decode=decode)
+        return self.server.client(db, decode=decode)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.server, name)
+
+
+@pytest.fixture(autouse=True)
+def _store_mode_explicit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chaos tests name their store's URL; the cluster settings go with the cluster's URL only
+    (:func:`cluster_settings`), never to a test's own server through the environment."""
+    monkeypatch.delenv("TRIGGER_CELERY_REDIS_CLUSTER", raising=False)
+    monkeypatch.delenv("TRIGGER_CELERY_STORE_SHARDS", raising=False)
+
+
 @pytest.fixture()
-def clean(chaos_redis: RedisServer, effects: EffectServer) -> RedisServer:
+def clean(chaos_redis: RedisServer, effects: EffectServer,
+          store_cluster: str | None) -> RedisServer:
+    server: Any = ClusterStore(chaos_redis, store_cluster) if store_cluster else chaos_redis
     for db in (0, 1):
-        chaos_redis.client(db).flushdb()
+        server.client(db).flushdb()
     effects.reset()
-    return chaos_redis
+    return server  # type: ignore[no-any-return]
+
+
+def cluster_settings(store_url: str) -> dict[str, str]:
+    """``TRIGGER_CELERY_*`` of the store's mode when ``store_url`` is the session's cluster."""
+    return store_settings_env() if CLUSTER and store_url == os.environ.get(
+        "TRIGGER_CELERY_REDIS_URL") else {}
+
+
+def store_settings(store_url: str) -> dict[str, str]:
+    """:func:`cluster_settings` as ``TriggerClient`` keywords."""
+    return {k.removeprefix("TRIGGER_CELERY_").lower(): v
+            for k, v in cluster_settings(store_url).items()}
 
 
 def make_client(store_url: str, broker_url: str, **settings: Any) -> Any:
     from tests.chaos.app import build
 
-    defaults = {k.removeprefix("TRIGGER_CELERY_").lower(): v for k, v in CHAOS_ENV.items()}
+    env = {**CHAOS_ENV, **cluster_settings(store_url)}
+    defaults = {k.removeprefix("TRIGGER_CELERY_").lower(): v for k, v in env.items()}
     return build(redis_url=store_url, broker_url=broker_url, **{**defaults, **settings})
 
 
@@ -77,7 +123,7 @@ def workers_for() -> Iterator[Any]:
         w = Workers(base_env(
             TRIGGER_CELERY_REDIS_URL=store_url, TRIGGER_CELERY_BROKER_URL=broker_url,
             CHAOS_HTTP_URL=http_url, CHAOS_SIDEFX_TOKEN=SECRET_TOKEN,
-            CHAOS_ORACLE_API_KEY=SECRET_API_KEY, **env))
+            CHAOS_ORACLE_API_KEY=SECRET_API_KEY, **{**cluster_settings(store_url), **env}))
         made.append(w)
         return w
 

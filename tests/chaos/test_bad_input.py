@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from tests.chaos._harness import STATS, finish_all, publish_raw, wait_until
-from tests.chaos.conftest import make_client
+from tests.chaos.conftest import make_client, store_settings
 from trigger_celery import TriggerClient, ValidationError
 
 
@@ -73,7 +73,8 @@ def test_payload_failing_its_schema(clean, effects, workers_for):
     assert client.list_runs(job_id="order") == []
     # an app that does not import the jobs validates against the JSON schema the workers
     # published: the same refusal, no run
-    enqueuer = TriggerClient("enqueuer", redis_url=store, broker_url=broker)
+    enqueuer = TriggerClient("enqueuer", redis_url=store, broker_url=broker,
+                             **store_settings(store))
     wait_until(lambda: "order" in enqueuer.store.registered_jobs(), 10, "job registry")
     with pytest.raises(ValidationError, match="order_id"):
         enqueuer.trigger("order", {"order_id": "seven", "amount": 1})

@@ -30,7 +30,7 @@ def test_an_event_seen_again_after_its_retention_never_revives_a_canceled_run(
     wait_until(lambda: client.get_run(first.id).status == "WAITING", 30, "the run to wait")
     client.cancel_run(first.id)
     time.sleep(2)  # the event id's idempotency record expires (retention 1 s)
-    assert not clean.client(0).keys("*:event:*")
+    assert not list(clean.client(0).scan_iter(match="*:event:*"))
 
     (again,) = client.send_event("chaos.wait", {"tag": "e1", "wait": 3}, id="e1")
     assert again.id == first.id and not again.created
@@ -49,7 +49,7 @@ def test_one_run_per_slot_however_late_the_second_beat(clean) -> None:
     late = client.trigger_slot(interval, slot + 30 * 3600)   # a second beat 30 h into the slot
     assert first is not None and late is not None
     assert first.created and not late.created and late.id == first.id
-    (key,) = clean.client(0).keys("*:trigger:every-2-days:*")
+    (key,) = clean.client(0).scan_iter(match="*:trigger:every-2-days:*")
     assert clean.client(0).ttl(key) > 2 * 86400 - 30   # the record outlives the slot
 
     # a catch-up tick on the 29th fires the 10th's real tick (13:07), once

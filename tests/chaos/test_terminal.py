@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 from tests.chaos._harness import STATS, base_env, finish_all, wait_until
-from tests.chaos.conftest import make_client
+from tests.chaos.conftest import cluster_settings, make_client
 from tests.support import ROOT
 
 #: What a hostile or careless task could store: each part would act on a terminal.
@@ -31,7 +31,7 @@ SGR = re.compile(r"\x1b\[[0-9;]*m")
 def _cli(store: str, broker: str, *args: str, color: bool = False) -> str:
     env = base_env(TRIGGER_CELERY_REDIS_URL=store, TRIGGER_CELERY_BROKER_URL=broker,
                    TRIGGER_CELERY_APP="tests.chaos.app:client", COLUMNS="500",
-                   PYTHONIOENCODING="utf-8")
+                   PYTHONIOENCODING="utf-8", **cluster_settings(store))
     if color:
         env.update(FORCE_COLOR="1", TTY_COMPATIBLE="1")
     else:

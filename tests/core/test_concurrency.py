@@ -9,6 +9,7 @@ import time
 import pytest
 import redis
 
+from tests.cluster import side_client
 from tests.support import Worker
 from trigger_celery import (
     Concurrency,
@@ -69,7 +70,7 @@ def test_a_canceled_waiting_run_leaves_the_line(conc, store_redis: redis.Redis,
     conc.cancel_run(second.id)
     _wait_done([first, third], timeout=30)
     assert [int(x) for x in store_redis.lrange("side:conc:single", 0, -1)] == [0, 2]
-    assert store_redis.zcard("tc:conc:single:line") == 0
+    assert store_redis.zcard(f"{conc.store.job_base('single')}:conc:single:line") == 0
 
 
 def test_sixty_runs_three_keys_limit_two(conc, store_redis: redis.Redis,
@@ -77,12 +78,13 @@ def test_sixty_runs_three_keys_limit_two(conc, store_redis: redis.Redis,
     for n in range(2):
         start_worker("tests.conc_app", concurrency=3, name=f"c{n}")
     groups = ["a", "b", "c"]
-    holders = {g: f"tc:conc:limited:{g}:holders" for g in groups}
+    base = conc.store.job_base("limited")
+    holders = {g: f"{base}:conc:limited:{g}:holders" for g in groups}
     peak = dict.fromkeys(groups, 0)
     stop = threading.Event()
 
     def sample() -> None:
-        r = redis.Redis.from_url(conc.settings.redis_url, decode_responses=True)
+        r = side_client(conc.settings.redis_url, conc.settings.redis_cluster)
         while not stop.is_set():
             for g in groups:
                 peak[g] = max(peak[g], int(r.zcard(holders[g])))
@@ -106,8 +108,8 @@ def test_sixty_runs_three_keys_limit_two(conc, store_redis: redis.Redis,
         assert 1 <= peak[g] <= 2, peak
         _fifo_window(starts, order, 2)
     assert all(conc.get_run(h.id).status == "SUCCESS" for h in handles)
-    assert store_redis.zcard("tc:conc:active") == 0 or all(
-        store_redis.zcard(f"tc:conc:limited:{g}:line") == 0 for g in groups)
+    assert store_redis.zcard(f"{base}:conc:active") == 0 or all(
+        store_redis.zcard(f"{base}:conc:limited:{g}:line") == 0 for g in groups)
 
 
 def test_keys_do_not_starve_each_other(conc, store_redis: redis.Redis, start_worker) -> None:
@@ -155,7 +157,7 @@ def test_killed_workers_slots_free_with_their_lease(conc, store_redis: redis.Red
     runs = [conc.get_run(h.id) for h in [*long, *queued]]
     assert all(r.status == "SUCCESS" for r in runs)
     assert all(r.lost_executions >= 1 for r in runs[:2])
-    assert store_redis.zcard("tc:conc:k:holders") == 0
+    assert store_redis.zcard(f"{conc.store.job_base('limited')}:conc:limited:k:holders") == 0
 
 
 def test_waiting_runs_hold_no_slot(conc, store_redis: redis.Redis, start_worker) -> None:

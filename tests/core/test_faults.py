@@ -98,10 +98,13 @@ def test_wait_longer_than_visibility_timeout_resumes_once(start_worker, store_re
 
 
 def test_store_keys_share_the_run_hash_tag():
-    store = Store.__new__(Store)
-    store.prefix = "tc"
-    keys = store.run_keys("run_abc")
-    assert all("{run_abc}" in k for k in keys)
+    from trigger_celery._settings import Settings
+
+    store = Store(Settings(store_shards=4))
+    keys = [*store.run_keys("run_abc"), store.schedule_key("run_abc"),
+            store.task_lease_key("run_abc", "i"), store.notify_key("run_abc")]
+    tag = f"{{tc:s{store.shard_of('run_abc')}}}"
+    assert all(k.startswith(tag) for k in keys)
 
 
 def test_retry_at_from_on_error_waits_and_frees_the_worker(start_worker, store_redis):

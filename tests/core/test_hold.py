@@ -31,7 +31,7 @@ def test_fifty_dispatched_tasks_run_in_one_execution_when_workers_are_free(
     assert [side(store_redis, "c50", i) for i in range(50)] == [1] * 50
     assert [log.message for log in run.logs] == ["chain done"]
     # the hold left no wake_pending behind: the run finished without a spurious execution
-    assert not store_redis.hget(f"tc:run:{{{h.id}}}", "wake_pending")
+    assert not store_redis.hget(client.store.run_key(h.id), "wake_pending")
 
 
 def test_hold_that_times_out_suspends_as_before(start_worker, store_redis):
@@ -53,7 +53,7 @@ def test_hold_off_suspends_on_every_dispatched_task(start_worker, store_redis):
     h = client.trigger("chain", {"tag": "off", "n": 3})
     assert h.result(timeout=60) == {"total": 3}
     assert client.get_run(h.id).executions == 4
-    assert store_redis.exists(f"tc:run:{{{h.id}}}:notify") == 0  # nothing pushed
+    assert store_redis.exists(client.store.notify_key(h.id)) == 0  # nothing pushed
 
 
 def test_no_free_process_the_hold_gives_way_within_the_start_window(start_worker, store_redis):

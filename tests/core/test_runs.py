@@ -95,18 +95,17 @@ def test_run_records_expire_after_retention_only_when_finished(client, store_red
     deadline = time.time() + 10
     while client.get_run(waiting.id).status != "WAITING" and time.time() < deadline:
         time.sleep(0.05)
-    prefix = client.settings.key_prefix
-    ttl = store_redis.ttl(f"{prefix}:run:{{{done.id}}}")
+    ttl = store_redis.ttl(client.store.run_key(done.id))
     assert 0 < ttl <= client.settings.run_retention_s
-    assert store_redis.ttl(f"{prefix}:run:{{{done.id}}}:tasks") > 0
-    assert store_redis.ttl(f"{prefix}:run:{{{waiting.id}}}") == -1  # not finished: never expires
+    assert store_redis.ttl(client.store.run_keys(done.id)[1]) > 0
+    assert store_redis.ttl(client.store.run_key(waiting.id)) == -1  # not finished: never expires
     client.cancel_run(waiting.id)
 
 
 def test_tokens_and_messages_are_json(client, store_redis):
     handle = client.trigger("quick", {"tag": "json"})
     handle.result(timeout=30)
-    raw = store_redis.hgetall(f"{client.settings.key_prefix}:run:{{{handle.id}}}")
+    raw = store_redis.hgetall(client.store.run_key(handle.id))
     assert json.loads(raw["payload"]) == {"tag": "json"}
     conf = client.celery.conf
     assert conf.accept_content == ["json"] and conf.task_serializer == "json"

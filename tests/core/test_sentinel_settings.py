@@ -28,6 +28,13 @@ def test_a_sentinel_url_without_a_master_name_names_both_settings(monkeypatch) -
         load_settings(redis_url="sentinel://a:1/0;redis://b:2/0", sentinel_master="m")
 
 
+@pytest.fixture(autouse=True)
+def _single_store(monkeypatch) -> None:
+    """A Sentinel store is never a cluster: the cluster pass's store settings do not apply."""
+    monkeypatch.delenv("TRIGGER_CELERY_REDIS_CLUSTER", raising=False)
+    monkeypatch.delenv("TRIGGER_CELERY_STORE_SHARDS", raising=False)
+
+
 def test_the_master_name_comes_from_the_environment_too(monkeypatch) -> None:
     monkeypatch.setenv("TRIGGER_CELERY_SENTINEL_MASTER", "mymaster")
     monkeypatch.setenv("TRIGGER_CELERY_MIN_REPLICAS_ACK", "1")

@@ -84,6 +84,7 @@ def trigger_worker(trigger_redis_url: str,
               **env: str) -> WorkerProcess:
         environ = {**os.environ, "TRIGGER_CELERY_REDIS_URL": trigger_redis_url,
                    "TRIGGER_CELERY_BROKER_URL": trigger_redis_url,
+                   "TRIGGER_CELERY_REDIS_CLUSTER": "false",  # one Redis database
                    **({CLOCK_ENV: "1"} if clock else {}), **env}
         environ.setdefault("PYTHONPATH", os.getcwd())
         worker = WorkerProcess(app, environ, queues=queues, concurrency=concurrency)

@@ -10,6 +10,7 @@ def test_fixtures_run_a_users_job_against_the_replay_server(
     trigger_replay_server.add("GET", "/users/octocat", body={"login": "octocat", "id": 1})
     monkeypatch.setenv("TRIGGER_CELERY_REDIS_URL", trigger_redis_url)
     monkeypatch.setenv("TRIGGER_CELERY_BROKER_URL", trigger_redis_url)
+    monkeypatch.setenv("TRIGGER_CELERY_REDIS_CLUSTER", "false")  # one database, cluster pass too
     trigger_worker("tests.kit.user_app", GITHUB_TOKEN="kit-token",
                    KIT_GITHUB_URL=trigger_replay_server.base_url)
     from trigger_celery import TriggerClient
