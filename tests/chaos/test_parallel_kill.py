@@ -9,6 +9,7 @@ import json
 import random
 
 from tests.chaos._harness import CHAOS_ENV, STATS, finish_all, wait_until
+from tests.chaos.conftest import store_settings
 from tests.labels_server import LabelsServer
 
 
@@ -18,7 +19,7 @@ def test_sigkill_midway_through_a_parallel_batch_repeats_no_completed_call(
 
     store, broker = clean.url(0), clean.url(1)
     settings = {k.removeprefix("TRIGGER_CELERY_").lower(): v for k, v in CHAOS_ENV.items()}
-    client = build(redis_url=store, broker_url=broker, **settings)
+    client = build(redis_url=store, broker_url=broker, **settings, **store_settings(store))
     server = LabelsServer()
     try:
         labels = [f"k{i:02d}" for i in range(12)]
