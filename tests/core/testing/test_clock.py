@@ -29,7 +29,8 @@ def test_moves_forward_only(trigger_redis_url):
     clock.close()
 
 
-def test_the_engine_reads_the_offset_only_with_the_setting(trigger_redis_url):
+def test_the_engine_reads_the_offset_only_with_the_setting(trigger_redis_url, monkeypatch):
+    monkeypatch.setenv("TRIGGER_CELERY_REDIS_CLUSTER", "false")  # one database, cluster pass too
     redis.Redis.from_url(trigger_redis_url).set("tc:testclock", 10 * DAY_S)
     off = Store(load_settings(redis_url=trigger_redis_url))
     assert off.now is time.time
@@ -44,6 +45,7 @@ def test_a_worker_without_the_setting_ignores_the_offset(trigger_redis_url, trig
     monkeypatch.setenv("TRIGGER_CELERY_REDIS_URL", trigger_redis_url)
     monkeypatch.setenv("TRIGGER_CELERY_BROKER_URL", trigger_redis_url)
     monkeypatch.delenv("TRIGGER_CELERY_TEST_CLOCK", raising=False)
+    monkeypatch.setenv("TRIGGER_CELERY_REDIS_CLUSTER", "false")  # one database, cluster pass too
     redis.Redis.from_url(trigger_redis_url).set("tc:testclock", 2 * DAY_S)  # would end the wait
     trigger_worker("tests.kit.user_app")
     from trigger_celery import TriggerClient
