@@ -304,16 +304,19 @@ class WakeupPoller(bootsteps.StartStopStep):  # type: ignore[misc]
                 outage.ok()
 
     def _store_refused(self, client: TriggerClient) -> bool:
-        """Check the store's eviction policy (:mod:`trigger_celery._eviction`); True (and one
-        critical line logged) when it evicts and ``allow_eviction`` is off. Raises the store's
+        """Check the store's mode (cluster or not, as ``redis_cluster`` says) and eviction policy
+        (:mod:`trigger_celery._eviction`); True (and one critical line logged) when the mode
+        does not match, or the store evicts and ``allow_eviction`` is off. Raises the store's
         error when it does not answer."""
-        from trigger_celery._connection import describe_url
+        from trigger_celery._connection import check_store_mode, describe_url
+        from trigger_celery._errors import ConfigurationError
         from trigger_celery._eviction import EvictionPolicyError, check_eviction_policy
 
+        where = describe_url(client.settings.redis_url)
         try:
-            check_eviction_policy(client.store.redis, describe_url(client.settings.redis_url),
-                                  allow=client.settings.allow_eviction)
-        except EvictionPolicyError as exc:
+            check_store_mode(client.store.redis, where)
+            check_eviction_policy(client.store.redis, where, allow=client.settings.allow_eviction)
+        except (ConfigurationError, EvictionPolicyError) as exc:
             logger.critical("%s", exc)
             return True
         return False

@@ -27,6 +27,8 @@ from urllib.parse import unquote, urlsplit
 import redis
 from redis.sentinel import Sentinel
 
+from trigger_celery._errors import ConfigurationError
+
 SENTINEL_SCHEME = "sentinel"
 
 #: Timeouts of the connections to the sentinels themselves (seconds): a sentinel that hangs
@@ -160,6 +162,12 @@ class LazyCluster:
             try:
                 self._client = RedisCluster.from_url(self._url, **self._options)
             except RedisClusterException as exc:
+                if "cluster mode is not enabled" in str(exc).lower():  # a setting, not an outage
+                    raise ConfigurationError(
+                        f"the store Redis at {describe_url(self._url)} is not a Redis Cluster "
+                        "node (cluster mode is not enabled there): unset "
+                        "TRIGGER_CELERY_REDIS_CLUSTER, or point redis_url at a cluster node"
+                    ) from None
                 raise redis.ConnectionError(f"Redis Cluster at {describe_url(self._url)}: "
                                             f"{exc}") from exc
         return self._client
@@ -180,3 +188,30 @@ class LazyCluster:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._get(), name)
+
+
+def check_store_mode(r: Any, where: str) -> None:
+    """Refuse a store whose mode the settings get wrong, where a worker starts: a Redis Cluster
+    node used without ``redis_cluster`` (its commands would answer ``MOVED`` or ``CROSSSLOT``),
+    or ``redis_cluster`` on a Redis without cluster mode (raised by :class:`LazyCluster` on
+    first use). One ``INFO cluster`` round trip.
+
+    Parameters:
+        r: the store's client (``redis.Redis``, Sentinel's, or :class:`LazyCluster`).
+        where: the store as the message names it (``host:port/db``, no password).
+
+    Raises:
+        ConfigurationError: the mode does not match; the message names the setting.
+        redis.RedisError: the store does not answer.
+    """
+    if isinstance(r, LazyCluster):
+        r.ping()  # builds the cluster client: ConfigurationError when the node is no cluster's
+        return
+    try:
+        info = r.info("cluster")
+    except redis.ResponseError:  # INFO refused (a managed Redis's ACL): nothing to tell
+        return
+    if str(info.get("cluster_enabled", 0)) == "1":
+        raise ConfigurationError(
+            f"the store Redis at {where} is a Redis Cluster node: set "
+            "TRIGGER_CELERY_REDIS_CLUSTER=true (redis_cluster) to use it as one")

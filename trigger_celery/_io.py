@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from trigger_celery._errors import ValidationError
 from trigger_celery._retry import RetryOptions
+from trigger_celery._validation import check_display
 from trigger_celery.integration import Compound, Integration, Operation, TaskInfo
 
 
@@ -228,10 +229,14 @@ class IO:
         every execution.
 
         Raises:
+            ValidationError: ``name`` or ``icon`` is not a non-empty string, or ``properties``
+                not a list of JSON objects.
             DuplicateTaskKeyError: ``key`` already used under this parent in this execution.
             TaskFailedError: the task failed for good (now or in an earlier execution).
             TaskOutputError: the output is not JSON or larger than ``max_output_bytes``.
         """
+        if name is not None or icon is not None or properties is not None:
+            check_display(f"io.run_task({key!r})", name, icon, properties)
         return self._rt.run_inline(
             key, callback, name=name, icon=icon, params=params, properties=properties,
             retry=retry, delay_until=delay_until, redact=redact, on_error=on_error,
@@ -292,19 +297,28 @@ class IO:
         parallel task's output (so their total is bound by ``max_output_bytes``).
 
         Raises:
-            ValidationError: ``items`` is not a list or tuple, or ``callback`` not callable.
+            ValidationError: ``key`` is not a non-empty string, ``items`` not a list or tuple,
+                ``callback`` not callable or ``async``, ``name`` or ``properties`` malformed.
             DuplicateTaskKeyError: ``key`` already used under this parent in this execution.
             TaskFailedError: an item raised (the first in item order; items after it are not
                 started in that execution), now or in an earlier execution; e.g. a call of an
                 item that failed for good after its retries.
             TaskOutputError: the outputs are not JSON or larger than ``max_output_bytes``.
         """
+        if not isinstance(key, str) or not key:
+            raise ValidationError(f"io.parallel: key must be a non-empty string, got {key!r}")
         if not isinstance(items, list | tuple):
             raise ValidationError(f"io.parallel({key!r}): items must be a list or tuple, got "
                                   f"{type(items).__name__}")
         if not callable(callback):
             raise ValidationError(f"io.parallel({key!r}): callback must be callable, got "
                                   f"{type(callback).__name__}")
+        if inspect.iscoroutinefunction(callback):
+            raise ValidationError(
+                f"io.parallel({key!r}): callback must be a plain function, not async: items "
+                "run in the run's process one after the other (put async work in an "
+                "io.run_task callback, which is awaited)")
+        check_display(f"io.parallel({key!r})", name, None, properties)
         return self._rt.parallel(key, items, callback, name=name, properties=properties)
 
     def try_(self, fn: Callable[[], Any], catch: Callable[[Exception], Any]) -> Any:

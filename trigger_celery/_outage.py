@@ -51,10 +51,15 @@ class OutageLog:
             return
         self.since = self.clock()
         what, outage = _what(exc)
-        self.logger.warning(
-            "%s: %s is unreachable (%s: %s); retrying every %g s, quietly until it is back",
-            self.name, what if outage else "a round failed", type(exc).__name__,
-            str(exc).strip()[:300], self.every_s, exc_info=None if outage else exc)
+        detail = (type(exc).__name__, str(exc).strip()[:300], self.every_s)
+        if outage:
+            self.logger.warning(
+                "%s: %s is unreachable (%s: %s); retrying every %g s, quietly until it is back",
+                self.name, what, *detail)
+        else:
+            self.logger.warning(
+                "%s: a round failed (%s: %s); retrying every %g s, quietly until one succeeds",
+                self.name, *detail, exc_info=exc)
 
     def ok(self) -> None:
         """A round succeeded."""

@@ -27,12 +27,13 @@ later replays return that list without calling the items again.
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from trigger_celery._determinism import params_hash
-from trigger_celery._errors import Suspend
+from trigger_celery._errors import Suspend, ValidationError
 from trigger_celery._io import call_with
 from trigger_celery._states import COMPLETED, RUNNING, TASK_READY_STATES, TaskRecord
 from trigger_celery.integration import TaskInfo
@@ -90,10 +91,18 @@ def run_parallel(x: RunExecution, key: str, items: Sequence[Any], callback: Call
             x._items.append(scope)
             try:
                 results[index] = call_with(callback, item, index)
+                if inspect.isawaitable(results[index]):
+                    _close(results[index])
+                    raise ValidationError(
+                        f"io.parallel({key!r}): item {index}'s callback returned an awaitable; "
+                        "items run one after the other and are not awaited (put async work "
+                        "in an io.run_task callback)")
             except Suspend as s:
                 pending.append(cast("Suspension", s))
             except Exception as err:  # noqa: BLE001 - fails the parallel task, below
                 failed = err
+                rec["properties"] = [*rec.get("properties", []),
+                                     {"label": "failed item", "text": str(index)}]
                 break
             finally:
                 x._scopes.pop()
@@ -110,6 +119,13 @@ def run_parallel(x: RunExecution, key: str, items: Sequence[Any], callback: Call
     if pending:
         _suspend(x, key, len(items), pending)
     return _complete(x, key, idem, rec, results, started)
+
+
+def _close(awaitable: Any) -> None:
+    """Close a coroutine that will not be awaited (no "never awaited" warning)."""
+    close = getattr(awaitable, "close", None)
+    if callable(close):
+        close()
 
 
 def _suspend(x: RunExecution, key: str, n: int, pending: list[Suspension]) -> None:

@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from trigger_celery._time import utc_now
 from trigger_celery._validation import StrictModel
@@ -26,8 +26,14 @@ class RetryOptions(StrictModel):
     Parameters:
         limit: executions in all, the first included (Trigger.dev's ``limit``); 1 means no retry.
         factor: growth of the delay from one retry to the next.
-        min_timeout_ms: delay before the first retry, in milliseconds.
-        max_timeout_ms: cap on any delay, in milliseconds.
+        min_timeout_ms: delay before the first retry, in milliseconds (default 500).
+        max_timeout_ms: cap on any delay, in milliseconds (default 30,000); not below
+            ``min_timeout_ms``, so a long backoff names both (``min_timeout_ms=600_000,
+            max_timeout_ms=3_600_000``).
+
+    Raises:
+        pydantic.ValidationError: a field out of range, or ``min_timeout_ms`` above
+            ``max_timeout_ms`` (every delay would silently be the cap).
         randomize: multiply each delay by a random factor in [1, 2).
     """
 
@@ -38,6 +44,14 @@ class RetryOptions(StrictModel):
     min_timeout_ms: int = Field(default=500, ge=0)
     max_timeout_ms: int = Field(default=30_000, ge=0)
     randomize: bool = True
+
+    @model_validator(mode="after")
+    def _min_not_above_max(self) -> RetryOptions:
+        if self.min_timeout_ms > self.max_timeout_ms:
+            raise ValueError(
+                f"min_timeout_ms ({self.min_timeout_ms}) is above max_timeout_ms "
+                f"({self.max_timeout_ms}), which caps every delay: set max_timeout_ms too")
+        return self
 
     def delay_ms(self, attempts: int) -> int | None:
         """Milliseconds to wait before the next execution, after ``attempts`` executions so far.

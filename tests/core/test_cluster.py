@@ -131,3 +131,26 @@ def test_an_evicting_master_anywhere_in_the_cluster_is_refused(enqueuer: Trigger
             check_eviction_policy(enqueuer.store.redis, "the cluster", allow=False)
     finally:
         last.config_set("maxmemory-policy", "noeviction")
+
+
+def test_a_store_of_the_wrong_mode_is_refused_naming_the_setting(
+        cluster_url: str, urls: dict[str, str], redis_base: str) -> None:
+    """A cluster node used without ``redis_cluster`` answers MOVED/CROSSSLOT on most commands,
+    and ``redis_cluster`` on a plain Redis can never work: both are settings to fix, refused
+    where a worker starts, not retried as an outage."""
+    from trigger_celery import ConfigurationError
+    from trigger_celery._connection import check_store_mode
+
+    node = TriggerClient("mode", redis_url=cluster_url, redis_cluster=False,
+                         broker_url=urls["broker"], key_prefix=PREFIX)
+    with pytest.raises(ConfigurationError, match="is a Redis Cluster node: set "
+                                                 "TRIGGER_CELERY_REDIS_CLUSTER=true"):
+        check_store_mode(node.store.redis, "the node")
+    plain = TriggerClient("mode", redis_url=f"{redis_base}/0", redis_cluster=True,
+                          broker_url=urls["broker"], key_prefix=PREFIX)
+    with pytest.raises(ConfigurationError, match="is not a Redis Cluster node .* unset "
+                                                 "TRIGGER_CELERY_REDIS_CLUSTER"):
+        check_store_mode(plain.store.redis, "the store")
+    cluster = TriggerClient("mode", redis_url=cluster_url, redis_cluster=True,
+                            broker_url=urls["broker"], key_prefix=PREFIX)
+    check_store_mode(cluster.store.redis, "the cluster")  # the right mode passes

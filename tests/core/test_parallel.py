@@ -157,6 +157,7 @@ def test_a_call_retried_inside_a_batch_and_one_that_fails_for_good(
     error = failed.value.run.error
     assert error["type"] == "TaskFailedError"
     assert error["message"].startswith("task 'labels' failed: TaskFailedError: task 'label'")
+    assert {"label": "failed item", "text": "2"} in failed.value.run.task("labels").properties
     assert labels_server.requests["t2"] == 1  # a 422 is not retried
 
 

@@ -186,6 +186,9 @@ def handle_errors(fn: F) -> F:
             message = " ".join(str(exc).split()) or type(exc).__name__
             if not isinstance(exc, TriggerCeleryError):
                 message = f"{type(exc).__name__}: {message}"
+            if type(exc).__name__ in ("MovedError", "AskError", "ClusterCrossSlotError"):
+                message += (" (the store is a Redis Cluster node: set "
+                            "TRIGGER_CELERY_REDIS_CLUSTER=true)")
             fail(message)
             raise typer.Exit(1) from None
 

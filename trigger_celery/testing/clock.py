@@ -94,9 +94,17 @@ class TestClock:
             RunFailedError: the run ended in FAILURE or CANCELED.
             RunTimeoutError: ``timeout`` real seconds passed first.
             RunNotFoundError: no such run.
+            ValueError: the run's client has another ``key_prefix`` than this clock.
         """
         from trigger_celery._errors import RunTimeoutError
 
+        prefix = handle.client.store.prefix
+        if clock_key(prefix) != self.key:
+            raise ValueError(
+                f"this clock moves {self.key!r} but the run's client uses key_prefix "
+                f"{prefix!r}: make the clock with TestClock(url, key_prefix={prefix!r}) or set "
+                f"TRIGGER_CELERY_KEY_PREFIX={prefix} for the test (the trigger_clock fixture "
+                "reads it)")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             h = handle.client.store.get_run_hash(handle.id)

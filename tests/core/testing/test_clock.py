@@ -59,3 +59,16 @@ def test_a_worker_without_the_setting_ignores_the_offset(trigger_redis_url, trig
     assert abs(wait.created_at - time.time()) < 30 and wait.retry_at == wait.created_at + DAY_S
     time.sleep(1)  # the poller's rounds (50 ms under a test clock) find nothing due
     assert handle.get().status == "WAITING" and handle.get().executions == 1
+
+
+def test_run_until_done_refuses_a_run_of_another_key_prefix(trigger_redis_url, monkeypatch):
+    """The clock moves one prefix's offset; a run of another would wait on real time."""
+    monkeypatch.setenv("TRIGGER_CELERY_REDIS_CLUSTER", "false")  # one database, cluster pass too
+    from trigger_celery import TriggerClient
+    from trigger_celery._runs import RunHandle
+
+    clock = TestClock(trigger_redis_url)
+    client = TriggerClient("other", redis_url=trigger_redis_url, key_prefix="myapp")
+    with pytest.raises(ValueError, match=r"key_prefix 'myapp'.*TestClock\(url, key_prefix="):
+        clock.run_until_done(RunHandle(client, "run_x"), timeout=1)
+    clock.close()

@@ -58,3 +58,39 @@ def test_io_parallel_passes_item_and_index_and_checks_its_arguments() -> None:
         io.parallel("p", "abc", lambda item: item)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="callback must be callable"):
         io.parallel("p", [1], None)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="io.parallel: key must be a non-empty string"):
+        io.parallel(123, [1], lambda item: item)  # type: ignore[arg-type]
+
+
+def test_io_parallel_refuses_an_async_callback_and_bad_display_options() -> None:
+    io = IO(Engine())  # type: ignore[arg-type]
+
+    async def cb(item: Any, index: int) -> Any:
+        return item
+
+    with pytest.raises(ValidationError, match=r"io.parallel\('p'\): callback must be a plain "
+                                              "function, not async"):
+        io.parallel("p", [1], cb)
+    with pytest.raises(ValidationError, match=r"io.parallel\('p'\): name must be a non-empty"):
+        io.parallel("p", [1], lambda item: item, name=5)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match=r"io.parallel\('p'\): properties must be a list"):
+        io.parallel("p", [1], lambda item: item, properties="nope")  # type: ignore[arg-type]
+
+
+def test_io_run_task_checks_its_display_options_where_it_is_called() -> None:
+    class Never:
+        run_id = "run_never"
+        integrations: dict[str, Any] = {}
+
+        def run_inline(self, *args: Any, **kwargs: Any) -> Any:
+            raise AssertionError("a bad option must not reach the engine")
+
+    io = IO(Never())  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match=r"io.run_task\('t'\): name must be a non-empty"):
+        io.run_task("t", lambda: 1, name=5)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match=r"io.run_task\('t'\): icon must be a non-empty"):
+        io.run_task("t", lambda: 1, icon=["x"])  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match=r"io.run_task\('t'\): properties must be JSON"):
+        io.run_task("t", lambda: 1, properties=[{"label": "a", "text": object()}])
+    with pytest.raises(ValidationError, match=r"properties must be a list of objects"):
+        io.run_task("t", lambda: 1, properties=["a"])  # type: ignore[list-item]

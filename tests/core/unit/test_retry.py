@@ -20,6 +20,15 @@ def test_delay_formula_without_randomness():
     assert [opts.delay_ms(n) for n in range(1, 6)] == [1000, 2000, 4000, 5000, None]
 
 
+def test_a_min_timeout_above_the_max_is_refused_naming_both():
+    with pytest.raises(ValueError, match=r"min_timeout_ms \(3600000\) is above max_timeout_ms "
+                                         r"\(30000\)"):
+        RetryOptions(limit=3, min_timeout_ms=3_600_000)  # the default cap would hide it
+    opts = RetryOptions(limit=3, min_timeout_ms=600_000, max_timeout_ms=3_600_000,
+                        randomize=False)
+    assert opts.delay_ms(1) == 600_000
+
+
 def test_randomized_delay_stays_in_one_to_two_times():
     opts = RetryOptions(limit=8, factor=1.8, min_timeout_ms=500, max_timeout_ms=30_000)
     delays = {opts.delay_ms(3) for _ in range(200)}
