@@ -35,7 +35,13 @@ from typing import TYPE_CHECKING, Any, cast
 from trigger_celery._determinism import params_hash
 from trigger_celery._errors import Suspend, ValidationError
 from trigger_celery._io import call_with
-from trigger_celery._states import COMPLETED, RUNNING, TASK_READY_STATES, TaskRecord
+from trigger_celery._states import (
+    COMPLETED,
+    RUNNING,
+    TASK_READY_STATES,
+    TaskRecord,
+    keep_descendants,
+)
 from trigger_celery.integration import TaskInfo
 
 if TYPE_CHECKING:
@@ -110,8 +116,7 @@ def run_parallel(x: RunExecution, key: str, items: Sequence[Any], callback: Call
     finally:
         x.batch_depth -= 1
         x._parents.pop()
-    if x.reached > reached:
-        rec["descendants"] = x.reached - reached  # replays of the settled task count them
+    keep_descendants(rec, x.reached - reached)  # replays of the settled task count them
     if failed is not None:
         info = TaskInfo(x.run_id, key, idem, shown, int(rec["attempts"]), params,
                         rec.get("properties", []))

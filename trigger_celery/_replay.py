@@ -47,6 +47,7 @@ from trigger_celery._states import (
     TASK_READY_STATES,
     WAITING,
     TaskRecord,
+    keep_descendants,
 )
 from trigger_celery._store import dumps
 from trigger_celery._time import epoch_s
@@ -391,7 +392,7 @@ class RunExecution:
         except (Suspend, LeaseLost, RunCanceled):
             raise
         except Exception as err:  # noqa: BLE001 - recorded, then retried or failed
-            _descendants(rec, self.reached - reached)
+            keep_descendants(rec, self.reached - reached)
             self._fail(key, idem, rec, err, info, retry, [on_error, integration and
                        integration.on_error], started, integration)
         finally:
@@ -403,7 +404,7 @@ class RunExecution:
         now = self.store.now()
         rec["status"], rec["completed_at"] = COMPLETED, now
         rec["duration_ms"] = round((now - started) * 1000, 3)
-        _descendants(rec, self.reached - reached)
+        keep_descendants(rec, self.reached - reached)
         rec.pop("error", None)
         _metrics.task_attempt(integration, None)
         self.checkpoint(idem, rec, text)
@@ -565,15 +566,6 @@ class RunExecution:
         if not self.checkpoint(idem, rec, expect_attempts=settled_at):
             self.suspend(None, reason, check_at=now, waits_on=idem)
         self.send_task(integ, qname, idem, int(rec["attempts"]) + 1, rec)
-
-
-def _descendants(rec: TaskRecord, n: int) -> None:
-    """Keep how many task records a settled task's callback reached (its descendants, at any
-    depth): a replay returns its output without reaching them, and counts them instead."""
-    if n:
-        rec["descendants"] = n
-    else:
-        rec.pop("descendants", None)
 
 
 def _redact(params: Any, paths: list[str] | tuple[str, ...] | None) -> Any:

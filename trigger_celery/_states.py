@@ -149,3 +149,12 @@ class RunFields(TypedDict, total=False):
     finished_at: float
     wake_at: float
     wait_reason: str
+
+
+def keep_descendants(rec: TaskRecord, n: int) -> None:
+    """Keep how many task records a settled task's callback reached (its descendants, at any
+    depth): a replay returns its output without reaching them, and counts them instead."""
+    if n:
+        rec["descendants"] = n
+    else:
+        rec.pop("descendants", None)

@@ -271,8 +271,9 @@ class Store:
         return zlib.crc32(run_id.encode()) % self.shards
 
     def job_shard(self, job_id: str) -> int:
-        """The shard of a job's trigger keys and concurrency lines: ``crc32(job_id) % shards``."""
-        return zlib.crc32(job_id.encode()) % self.shards
+        """The shard of a job's trigger keys and concurrency lines: ``crc32(job_id) % shards``
+        (the same hash as :meth:`shard_of`)."""
+        return self.shard_of(job_id)
 
     def job_base(self, job_id: str) -> str:
         """The key prefix of the job's shard (:meth:`job_shard`)."""
@@ -331,7 +332,7 @@ class Store:
     def trigger_key(self, job_id: str, key: str) -> str:
         """``P:trigger:<job_id>:<key>``: a trigger idempotency key (the run id it started), in
         the job's shard (:meth:`job_shard`): its run must be created there."""
-        return f"{self.bases[self.job_shard(job_id)]}:trigger:{job_id}:{key}"
+        return f"{self.job_base(job_id)}:trigger:{job_id}:{key}"
 
     def event_key(self, run_id: str, event_id: str) -> str:
         """``P:event:<event_id>``: the event id record of run ``run_id`` (in its shard)."""
@@ -435,8 +436,9 @@ class Store:
         """The newest runs' hashes, newest first (the shards' runs indexes merged); expired
         runs are dropped from the index."""
         pipe = self.redis.pipeline(transaction=False)
+        expired = self.now() - self.settings.run_retention_s - 3600
         for key in self.runs_keys:
-            pipe.zremrangebyscore(key, "-inf", self.now() - self.settings.run_retention_s - 3600)
+            pipe.zremrangebyscore(key, "-inf", expired)
             pipe.zrevrange(key, 0, limit * 4, withscores=True)
         found = cast("list[list[tuple[str, float]]]", pipe.execute()[1::2])
         newest = sorted((pair for shard in found for pair in shard), key=lambda p: -p[1])
