@@ -85,9 +85,10 @@ class Context:
 RUNNING_TASK_AFTER_S = 0.5
 
 
-#: An inline task whose callback runs longer than this (seconds) is written to its run's hash
-#: (field ``running_task``) by the lease thread, so ``runs show`` shows it while it runs.
-RUNNING_TASK_AFTER_S = 0.5
+#: Pauses (seconds) of a dispatched attempt whose task record is not in yet: a holding execution
+#: sends the task's message first and writes the record while the message travels (``_hold.py``).
+#: About 0.1 s in all; a record still missing then never comes (its execution died first).
+RECORD_WAITS_S = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.04)
 
 
 class LeaseKeeper:
@@ -366,7 +367,8 @@ class Executor:
         rec_json = dumps(s.rec) if s.rec is not None else ""
         outcome, seq = x.write(lambda: self.store.suspend(
             x.run_id, x.token, wake_at=s.wake_at, reason=s.reason, due_s=due, idem=s.idem,
-            record_json=rec_json, wait_for=s.wait_for, keep_pending=s.keep_pending))
+            record_json=rec_json, wait_for=s.wait_for, keep_pending=s.keep_pending,
+            held=x.hold_gave_up))
         if outcome == "now":
             self.send_run(x.run_id, seq, job_id=x.run.get("job_id", ""),
                           queue=x.run.get("queue", ""))
@@ -401,6 +403,13 @@ class Executor:
         tlease = self.store.task_lease_key(run_id, idem)
         started = self.store.task_start(run_id, idem, attempt, token,
                                         int(self.settings.lease_s * 1000))
+        for pause in RECORD_WAITS_S:
+            if started.outcome != "missing":
+                break
+            # a holding execution sends the message before it writes the record (_hold.py)
+            time.sleep(pause)
+            started = self.store.task_start(run_id, idem, attempt, token,
+                                            int(self.settings.lease_s * 1000))
         if started.outcome != "ok":
             return started.outcome
         rec: TaskRecord = json.loads(started.record)
@@ -447,7 +456,7 @@ class Executor:
         rec.pop("retry_at", None)
         _metrics.task_attempt(integ, None)
         self._settle(run_id, idem, token, dumps(rec)[:-1] + ',"output":' + text + "}", True,
-                     completed=True)
+                     completed=True, settled=True)
         return "ok"
 
     def _attempt_failed(self, integ: Integration, qname: str, run_id: str, idem: str,
@@ -461,7 +470,7 @@ class Executor:
         record_attempt_failure(rec, d, started, now, run_id=run_id, job_id=str(job_id))
         if d.retry_at is None:
             rec.pop("call", None)
-            self._settle(run_id, idem, token, dumps(rec), True)
+            self._settle(run_id, idem, token, dumps(rec), True, settled=True)
             return "failed"
         in_window = d.retry_at - now <= self.settings.effective_eta_window_s
         # the next attempt's message is due at retry_at: the run checks on it from then on
@@ -490,10 +499,11 @@ class Executor:
         )
 
     def _settle(self, run_id: str, idem: str, token: str, rec_json: str, wake: bool, *,
-                completed: bool = False) -> None:
+                completed: bool = False, settled: bool = False) -> None:
         tlease = self.store.task_lease_key(run_id, idem)
         attempt_settled()  # free for the run's next task once this write is in (_hold.py)
-        settled = self.write(tlease, lambda: self.store.task_settle(
-            run_id, idem, token, rec_json, wake=wake, completed=completed), run_id)
-        if settled.outcome == "wake":
-            self.send_run(run_id, settled.seq, job_id=settled.job_id, queue=settled.queue)
+        done = self.write(tlease, lambda: self.store.task_settle(
+            run_id, idem, token, rec_json, wake=wake, completed=completed, settled=settled),
+            run_id)
+        if done.outcome == "wake":
+            self.send_run(run_id, done.seq, job_id=done.job_id, queue=done.queue)

@@ -4,14 +4,15 @@ Without it every dispatched call suspends the run, and the run resumes (a wake m
 execution that loads every task record and replays the function from the top) once the task
 settles: n dispatched calls in a row cost n resumes and O(n²) replay and Redis traffic.
 
-With it, :meth:`RunExecution.dispatch` sends the task's message and then waits
-(:func:`send_and_hold`) on
-the run's notify list (``P:run:{run_id}:notify``, ``BLPOP`` with a timeout): ``task_start.lua``
-pushes ``"s:<idem>"`` when a worker starts the attempt and ``task_settle.lua`` pushes ``"<idem>"``
-when it settles, both only while the run is EXECUTING. On the settle hint the hold reads that one
-record (``hold_take.lua``, one ``HGET``) and the job goes on in the same execution: no
-suspension, no wake message, no replay. The execution's lease keeps being renewed by the
-:class:`~trigger_celery._execution.LeaseKeeper` thread meanwhile.
+With it, :meth:`RunExecution.dispatch` sends the task's message, writes the task's record with
+the run hash's ``held`` field naming the task (``checkpoint.lua``) while the message travels to
+the other process, and waits
+(:func:`send_and_hold`) on the run's notify list (``P:run:{run_id}:notify``, ``BLPOP`` with a
+timeout). When a worker settles the task for good (completed, or failed with no retry left),
+``task_settle.lua`` sees ``held`` and pushes ``"<idem>\n<record>"`` there instead of waking the
+run: the hold has the task's record and the job goes on in the same execution with no further
+round trip, no suspension, no wake message and no replay. The execution's lease keeps being
+renewed by the :class:`~trigger_celery._execution.LeaseKeeper` thread meanwhile.
 
 The hold is bounded, so it cannot deadlock when every pool process holds a run waiting for a task
 no free process can run:
@@ -21,17 +22,23 @@ no free process can run:
   (:class:`HoldGate`, set up at ``worker_init``, before the pool forks); a ``solo`` pool (one
   task at a time) never holds. A busy pool (runs queued behind each other) therefore runs as
   without the hold, and holding never takes a process away from queued work;
-- the task must start within ``dispatch_hold_start_s`` (50 ms by default), else the execution
-  suspends as before (every process is busy; the task runs when one frees up and wakes the run);
+- the task must have started within ``dispatch_hold_start_s`` (50 ms by default; checked then,
+  in the attempt's start count, unless it settled first), else the execution suspends as
+  before (every process is busy; the task runs when one frees up and wakes the run);
 - it must settle within ``dispatch_hold_s`` (2 s by default) of being sent, else the execution
   suspends as before.
+
+A hold that gives up passes the task to its suspension (``suspend.lua``), which clears ``held``
+and makes the run due at once if the task settled in between (its settle, seeing ``held``, set
+no ``wake_pending``). A settle into a retry pushes ``"<idem>"`` alone and marks the run
+``wake_pending``: the hold gives up and the suspension is due at once.
 
 The trade-off: a run holds its worker process up to ``dispatch_hold_s`` per dispatched call (the
 process does nothing else meanwhile). ``dispatch_hold_s = 0`` turns the hold off.
 
-Notifications are hints only: whatever the hold pops, it decides from the task record itself, so
-a stale hint (from an earlier execution, the list lives ``dispatch_hold_s + 5`` s) or a lost one
-(a worker killed mid-hold, a store outage) costs at most the hold's timeout, never correctness.
+The notify list is a hand-over only: an entry left by an earlier execution names another task
+and is skipped; a lost one (a worker killed mid-hold, a store outage) costs at most the hold's
+timeout, after which the suspension finds the settled record, never correctness.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from trigger_celery._states import TASK_READY_STATES, TaskRecord
+from trigger_celery._states import TaskRecord
 from trigger_celery._store import is_transient
 
 if TYPE_CHECKING:
@@ -181,26 +188,32 @@ def attempt_settled() -> None:
         _gate.mark(IDLE)
 
 
-def send_and_hold(x: RunExecution, idem: str, send: Callable[[], None]) -> TaskRecord | None:
-    """``send()`` dispatched task ``idem`` of execution ``x``, then wait for it to settle, within
-    the hold's bounds. Whether to hold is decided before sending (an idle process that takes the
-    task at once is busy by the time the message is out).
+def send_and_hold(x: RunExecution, idem: str, write: Callable[[bool], object],
+                  send: Callable[[], None]) -> TaskRecord | None:
+    """Dispatch task ``idem`` of execution ``x`` (``write(held)`` stores its record, naming it
+    ``held`` when the execution holds for it; ``send()`` publishes attempt 1), then wait for it
+    to settle, within the hold's bounds. Whether to hold is decided first (an idle process that
+    takes the task at once is busy by the time the message is out).
 
     Returns the task's record (a dict, status ``COMPLETED`` or ``ERRORED``) once it settled, or
     None: the hold is off, the task did not start within ``dispatch_hold_start_s`` or settle
     within ``dispatch_hold_s`` (seconds), settled into a retry, or the store erred. On None the
-    caller suspends the run exactly as without a hold.
+    caller suspends the run exactly as without a hold (``x.hold_gave_up`` names the task).
     """
-    if x.settings.dispatch_hold_s <= 0:
+    gate = _gate
+    if x.settings.dispatch_hold_s <= 0 or (gate is not None and not gate.enter()):
+        write(False)  # no other process is free to take the task now: do not hold
         send()
         return None
-    gate = _gate
-    if gate is not None and not gate.enter():
-        send()
-        return None  # no other process is free to take the task now: do not hold
     try:
+        # the message first: the record's write overlaps its delivery to the other process
+        # (a worker that takes the task before the record is in waits for it: execute_operation)
         send()
-        return _hold(x, idem)
+        write(True)
+        rec = _hold(x, idem)
+        if rec is None:
+            x.hold_gave_up = idem
+        return rec
     finally:
         if gate is not None:
             gate.leave()
@@ -212,30 +225,25 @@ def _hold(x: RunExecution, idem: str) -> TaskRecord | None:
     now = time.monotonic()
     deadline = now + settings.dispatch_hold_s
     start_deadline = min(deadline, now + settings.dispatch_hold_start_s)
-    started, foreign = False, False
-    start_hint, settle_hint = "s:" + idem, idem
+    started = False
     try:
         while True:
             left = (deadline if started else start_deadline) - time.monotonic()
             if left <= 0:
-                return None
-            hint = store.hold_next(x.run_id, left)
-            if hint is None:
-                return None
-            if hint == start_hint:
-                started = True
-            elif hint == settle_hint:
-                raw = store.hold_take(x.run_id, idem, clear=not foreign)
-                if raw is None:
+                if started or not store.task_started(x.run_id, idem, 1):
                     return None
-                rec: TaskRecord = json.loads(raw)
-                if rec.get("status") in TASK_READY_STATES:
-                    return rec
+                started = True  # a worker runs it: wait for it up to dispatch_hold_s
+                continue
+            got = store.hold_next(x.run_id, left)
+            if got is None:
+                continue
+            key, sep, raw = got.partition("\n")
+            if key != idem:
+                continue  # left by an earlier execution's hold
+            if not sep:
                 return None  # a retry: the suspension (due now: wake_pending) handles it
-            else:
-                # another task's hint, or a stale one: its settle set wake_pending, which this
-                # hold then must not clear
-                foreign = foreign or not hint.startswith("s:")
+            rec: TaskRecord = json.loads(raw)
+            return rec
     except Exception as exc:
         if not is_transient(exc):
             raise

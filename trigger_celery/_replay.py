@@ -163,16 +163,18 @@ class RunExecution:
         # runs without a record may have been in flight then; it is marked rerun_after_loss.
         self.recovering = bool(run.get("recovered_by")) and \
             run.get("recovered_by") == run.get("executions")
+        self.hold_gave_up = ""  # the dispatched task a short hold gave up on (_hold.py)
         self.io = IO(self)
 
     # -- writes, fenced by the lease token ---------------------------------------------------
 
     def checkpoint(self, idem: str, rec: TaskRecord, output_json: str | None = None, *,
-                   expect_attempts: int | None = None) -> bool:
+                   expect_attempts: int | None = None, held: bool = False) -> bool:
         """Store task record ``rec`` (with ``output_json`` spliced in, when given).
 
         ``expect_attempts``: store only while the stored record is unsettled at that many
         attempts; returns False (nothing stored) when a worker settled it meanwhile.
+        ``held``: this execution holds for the dispatched task (``_hold.py``).
 
         Raises:
             LeaseLost: another execution took the run over; nothing was written.
@@ -184,7 +186,7 @@ class RunExecution:
             rec.pop("output", None)
             text = dumps(rec)[:-1] + ',"output":' + output_json + "}"
         outcome = self.write(lambda: self.store.checkpoint(
-            self.run_id, self.token, idem, text, expect_attempts=expect_attempts))
+            self.run_id, self.token, idem, text, expect_attempts=expect_attempts, held=held))
         if outcome == "lost":
             raise LeaseLost(self.run_id)
         if outcome == "canceled":
@@ -485,12 +487,13 @@ class RunExecution:
                 "queue": integ.queue, "created_at": now, "dispatched_at": now, "queued_at": now,
             }
             self.placed(rec)
-            self.checkpoint(idem, rec)
             if self.batch_depth:  # io.parallel: the other items go on meanwhile, no hold
+                self.checkpoint(idem, rec)
                 self.send_task(integ, qname, idem, 1, rec)
             else:
                 held = send_and_hold(  # its result in place, if it comes soon (_hold.py)
-                    self, idem, lambda: self.send_task(integ, qname, idem, 1, rec))
+                    self, idem, lambda hold: self.checkpoint(idem, rec, held=hold),
+                    lambda: self.send_task(integ, qname, idem, 1, rec))
                 if held is not None:
                     self.tasks[idem] = held
                     return self._replayed(key, held)

@@ -16,10 +16,11 @@ on one node; see :meth:`Store.shard_of`)::
     P:run:{run_id}:tlease:<idem>  string  token of the worker running a dispatched task attempt
     P:run:{run_id}:tstarts        hash    "<idem>:<attempt>" -> starts of that dispatched attempt
                                           (2+: a worker died in it; TTL run_retention_s)
-    P:run:{run_id}:notify         list    hints for an execution holding for a dispatched task
-                                          (``_hold.py``): "s:<idem>" when an attempt starts,
-                                          "<idem>" when it settles, pushed only while the run
-                                          is EXECUTING (TTL dispatch_hold_s + 5 s)
+    P:run:{run_id}:notify         list    for an execution holding for a dispatched task
+                                          (``_hold.py``, the run hash's ``held`` field names
+                                          it): "<idem>\n<record JSON>" when it settles for
+                                          good, "<idem>" when it settles into a retry
+                                          (TTL dispatch_hold_s + 5 s)
     P:run:{run_id}:waitfor        set     idempotency keys of an ``io.parallel`` batch's
                                           dispatched tasks the waiting run still waits for
                                           (the last to complete wakes it; TTL run_retention_s,
@@ -52,7 +53,7 @@ never overwrites an existing run's record.
 
 Each Lua script under ``lua/`` has one typed method here (``acquire``, ``checkpoint``, ``suspend``,
 ``finish``, ``log``, ``cancel``, ``create_run``, ``reset_tasks``, ``task_start``, ``task_settle``,
-``claim_due``, ``renew``, ``hold_take``) returning a small result type (:class:`Acquired`,
+``claim_due``, ``renew``) returning a small result type (:class:`Acquired`,
 :class:`Suspended`, ...); no caller builds KEYS or ARGV. Statuses and record shapes are in
 ``_states``.
 
@@ -86,7 +87,7 @@ from trigger_celery._time import OffsetClock, clock_key
 _SCRIPTS = (
     "acquire", "checkpoint", "renew", "suspend", "finish", "cancel", "create_run",
     "task_start", "task_settle", "claim_due", "log", "reset_task", "replay_warning",
-    "ratelimit_acquire", "hold_take",
+    "ratelimit_acquire",
 )
 
 
@@ -631,20 +632,24 @@ class Store:
         return Acquired("ok", _pairs(res[1]), _pairs(res[2]))
 
     def checkpoint(self, run_id: str, token: str, idem: str, record_json: str, *,
-                   expect_attempts: int | None = None,
+                   expect_attempts: int | None = None, held: bool = False,
                    ) -> Literal["stored", "lost", "canceled", "moved"]:
         """Store one task record (``checkpoint.lua``). Returns ``stored``, ``lost`` (``token``
         no longer holds the lease), ``canceled`` (the run was canceled; nothing written) or,
         with ``expect_attempts``, ``moved`` (the stored record settled or is no longer at that
-        many attempts: a worker finished the attempt meanwhile; nothing written)."""
+        many attempts: a worker finished the attempt meanwhile; nothing written).
+        ``held``: the execution holds for this dispatched task (``_hold.py``): its settle
+        hands the record over on the notify list."""
         run, tasks, _, lease = self.run_keys(run_id)
         expect = "" if expect_attempts is None else str(expect_attempts)
-        res = self._script("checkpoint", [run, tasks, lease], [token, idem, record_json, expect])
+        res = self._script("checkpoint", [run, tasks, lease],
+                           [token, idem, record_json, expect, "1" if held else ""])
         return {1: "stored", -1: "canceled", -2: "moved"}.get(int(res), "lost")  # type: ignore[return-value]
 
     def suspend(self, run_id: str, token: str, *, wake_at: float | None, reason: str,
                 due_s: float, idem: str = "", record_json: str = "",
-                wait_for: Iterable[str] = (), keep_pending: bool = False) -> Suspended:
+                wait_for: Iterable[str] = (), keep_pending: bool = False,
+                held: str = "") -> Suspended:
         """End an execution and leave the run WAITING (``suspend.lua``).
 
         Parameters:
@@ -656,6 +661,8 @@ class Store:
                 keys): the run is woken once all completed (or one failed or retries), not by
                 each; ``keep_pending``: a task outside them may settle meanwhile, so a settle
                 seen during the execution still makes the run due now.
+            held: the dispatched task a short hold gave up on (``""``: none); settled by now,
+                it makes the run due now.
 
         Returns :class:`Suspended`.
         """
@@ -665,7 +672,7 @@ class Store:
             "suspend", [run, tasks, lease, self.schedule_key(run_id), self.waitfor_key(run_id)],
             [token, run_id, "" if wake_at is None else wake_at, reason, now, due_s, idem,
              record_json, now + self.grace_s, "1" if keep_pending else "",
-             self.settings.run_retention_s, *wait_for],
+             self.settings.run_retention_s, held, *wait_for],
         )
         return Suspended(res[0], int(res[1]) if len(res) > 1 else 0)
 
@@ -698,26 +705,28 @@ class Store:
         run, tasks, _, _ = self.run_keys(run_id)
         res = self._script(
             "task_start", [tasks, self.task_lease_key(run_id, idem),
-                           self.task_starts_key(run_id), run, self.notify_key(run_id)],
-            [idem, attempt, token, lease_ms, self.now(), self.settings.run_retention_s,
-             self.notify_ttl_ms],
+                           self.task_starts_key(run_id), run],
+            [idem, attempt, token, lease_ms, self.now(), self.settings.run_retention_s],
         )
         if res[0] != "ok":
             return TaskStarted(res[0], "", 0)
         return TaskStarted("ok", res[1], int(res[2]))
 
     def task_settle(self, run_id: str, idem: str, token: str, record_json: str, *,
-                    wake: bool = True, completed: bool = False) -> TaskSettled:
+                    wake: bool = True, completed: bool = False,
+                    settled: bool = False) -> TaskSettled:
         """End a dispatched attempt: store its record, release its lease and (``wake``) wake
         its run (``task_settle.lua``); a ``completed`` task of an ``io.parallel`` batch the run
-        waits for wakes it only when it is the last. Returns :class:`TaskSettled`."""
+        waits for wakes it only when it is the last; a task ``settled`` for good (completed or
+        failed) that the run's execution holds for goes to the hold instead (``_hold.py``).
+        Returns :class:`TaskSettled`."""
         run, tasks, _, _ = self.run_keys(run_id)
         res = self._script(
             "task_settle",
             [run, tasks, self.task_lease_key(run_id, idem), self.schedule_key(run_id),
              self.notify_key(run_id), self.waitfor_key(run_id)],
             [idem, token, record_json, "1" if wake else "", run_id, self.now() + self.grace_s,
-             self.notify_ttl_ms, "1" if completed else ""],
+             self.notify_ttl_ms, "1" if completed else "", "1" if settled else ""],
         )
         if res[0] == "wake":
             return TaskSettled("wake", int(res[1]), res[2], res[3])
@@ -726,15 +735,12 @@ class Store:
     # -- the short hold (``_hold.py``) -------------------------------------------------------
 
     def hold_next(self, run_id: str, timeout_s: float) -> str | None:
-        """Block up to ``timeout_s`` seconds (> 0) for the next hint on the run's notify list
-        (``BLPOP``): ``"s:<idem>"`` (an attempt started) or ``"<idem>"`` (it settled); None on
-        timeout."""
+        """Block up to ``timeout_s`` seconds (> 0) for the next entry of the run's notify list
+        (``BLPOP``): ``"<idem>\n<record JSON>"`` (the held task settled for good) or
+        ``"<idem>"`` (it settled into a retry); None on timeout."""
         got = self.redis.blpop([self.notify_key(run_id)], timeout=max(timeout_s, 0.001))
         return None if got is None else str(got[1])
 
-    def hold_take(self, run_id: str, idem: str, *, clear: bool) -> str | None:
-        """The task record (JSON) of ``idem``, or None; with ``clear``, a settled record also
-        clears the run's ``wake_pending`` flag (``hold_take.lua``)."""
-        run, tasks, _, _ = self.run_keys(run_id)
-        res = self._script("hold_take", [run, tasks], [idem, "1" if clear else ""])
-        return None if res is None else str(res)
+    def task_started(self, run_id: str, idem: str, attempt: int) -> bool:
+        """Whether a worker has started attempt ``attempt`` of dispatched task ``idem``."""
+        return bool(self.redis.hexists(self.task_starts_key(run_id), f"{idem}:{attempt}"))

@@ -94,3 +94,83 @@ def test_sigkill_mid_hold_the_run_completes_elsewhere(start_worker, store_redis)
     # the task in flight at the kill may run once more; the rest once
     assert all(side(store_redis, "kill", i) in (1, 2) for i in range(3, 6))
     assert [t.status for t in run.tasks] == ["COMPLETED"] * 6
+
+
+def _executing_run(client, store_redis, tag: str) -> tuple[str, str]:
+    """A run of ``chain`` taken by this process as an execution would (no worker runs it)."""
+    h = client.trigger("chain", {"tag": tag, "n": 1})
+    seq = int(store_redis.hget(client.store.run_key(h.id), "seq"))
+    assert client.store.acquire(h.id, "exec-token", seq, 30_000).outcome == "ok"
+    return h.id, "exec-token"
+
+
+def _record(tag: str) -> dict:
+    from tests.hold_app import counter
+
+    call = {"tag": tag, "i": 3}
+    return {"key": "t0", "idem": "i0", "kind": "dispatched", "name": "ctr.ops.bump",
+            "status": "PENDING", "attempts": 0, "params": call, "call": call, "properties": [],
+            "connection": counter.connection_key, "queue": "ctr", "created_at": time.time()}
+
+
+def test_a_settle_after_the_hold_gave_up_makes_its_suspension_due_now(store_redis):
+    """The held task's settle hands its record to the hold and marks nothing on the run; if the
+    hold gave up just before, the suspension must find the settled record and be due now."""
+    from tests.hold_app import client
+    from trigger_celery._store import dumps
+
+    store = client.store
+    run_id, token = _executing_run(client, store_redis, "race")
+    assert store.checkpoint(run_id, token, "i0", dumps(_record("race")), held=True) == "stored"
+    assert store_redis.hget(store.run_key(run_id), "held") == "i0"
+    assert store.task_start(run_id, "i0", 1, "w", 30_000).outcome == "ok"
+    done = {**_record("race"), "status": "COMPLETED", "attempts": 1, "output": 3}
+    store.task_settle(run_id, "i0", "w", dumps(done), completed=True, settled=True)
+    # handed to the hold, which would go on in place: no wake_pending, nothing else to wake it
+    assert store_redis.lrange(store.notify_key(run_id), 0, -1) == ["i0\n" + dumps(done)]
+    assert not store_redis.hget(store.run_key(run_id), "wake_pending")
+    assert not store_redis.hexists(store.run_key(run_id), "held")
+    # ...but the hold gave up first: its suspension names the task and is due now
+    suspended = store.suspend(run_id, token, wake_at=None, reason="waiting for t0",
+                              due_s=time.time() + 60, held="i0")
+    assert suspended.outcome == "now"
+
+
+def test_a_settle_after_the_suspension_wakes_the_run(store_redis):
+    from tests.hold_app import client
+    from trigger_celery._store import dumps
+
+    store = client.store
+    run_id, token = _executing_run(client, store_redis, "late-settle")
+    assert store.checkpoint(run_id, token, "i0", dumps(_record("x")), held=True) == "stored"
+    suspended = store.suspend(run_id, token, wake_at=None, reason="waiting for t0",
+                              due_s=time.time() + 60, held="i0")
+    assert suspended.outcome == "waiting"  # not settled yet: the settle will wake it
+    assert not store_redis.hexists(store.run_key(run_id), "held")
+    assert store.task_start(run_id, "i0", 1, "w", 30_000).outcome == "ok"
+    done = {**_record("x"), "status": "COMPLETED", "attempts": 1, "output": 3}
+    settled = store.task_settle(run_id, "i0", "w", dumps(done), completed=True, settled=True)
+    assert settled.outcome == "wake"
+    assert store_redis.llen(store.notify_key(run_id)) == 0
+
+
+def test_an_attempt_whose_record_is_written_after_its_message_still_runs(store_redis):
+    """A holding execution sends the task's message before writing its record (the write
+    overlaps the delivery); a worker that takes the message first waits for the record."""
+    import threading
+
+    from tests.hold_app import client, counter
+    from trigger_celery._store import dumps
+
+    store = client.store
+    run_id, token = _executing_run(client, store_redis, "late")
+    later = threading.Timer(0.03, lambda: store.checkpoint(run_id, token, "i0",
+                                                            dumps(_record("late"))))
+    later.start()
+    assert client.executor.execute_operation(counter, "ops.bump", run_id, "i0", 1) == "ok"
+    later.join()
+    assert side(store_redis, "late", 3) == 1
+    rec = client.get_run(run_id).task("t0")
+    assert (rec.status, rec.output) == ("COMPLETED", 3)
+    # a record that never comes: the message is dropped after the waits, nothing runs
+    assert client.executor.execute_operation(counter, "ops.bump", run_id, "nope", 1) == "missing"

@@ -44,7 +44,7 @@ redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[4])
 redis.call('HSET', KEYS[1], 'status', 'EXECUTING', 'updated_at', ARGV[5])
 redis.call('HSETNX', KEYS[1], 'started_at', ARGV[5])
 redis.call('HDEL', KEYS[1], 'wake_at', 'wait_reason', 'wake_pending', 'claims',
-           'backlog_since')
+           'backlog_since', 'held')
 local n = redis.call('HINCRBY', KEYS[1], 'executions', 1)
 if lost then
   -- the previous execution ended without suspending or finishing (its worker died and its

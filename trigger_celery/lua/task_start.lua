@@ -1,10 +1,8 @@
 -- A dispatched task's attempt begins: check it is the current attempt and take its lease.
 -- A second start of the same attempt (the first one's worker died) is counted in KEYS[3].
 -- A canceled (or finished) run starts no more attempts: nothing more reaches the provider.
--- A run still EXECUTING may be holding for this task (``_hold.py``): 's:' .. idem is pushed to its
--- notify list (kept ARGV[7] ms; '0' = no hold, nothing pushed), so the hold knows it started.
--- KEYS: tasks, task_lease, starts, run, notify
--- ARGV: idem, attempt, token, lease_ms, now_s, starts_ttl_s, notify_ttl_ms
+-- KEYS: tasks, task_lease, starts, run
+-- ARGV: idem, attempt, token, lease_ms, now_s, starts_ttl_s
 local status = redis.call('HGET', KEYS[4], 'status')
 if status == 'CANCELED' or status == 'SUCCESS' or status == 'FAILURE' then return {'finished'} end
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
@@ -17,8 +15,4 @@ if tonumber(rec['attempts']) + 1 ~= tonumber(ARGV[2]) then return {'stale'} end
 if not redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[4]) then return {'busy'} end
 local starts = redis.call('HINCRBY', KEYS[3], ARGV[1] .. ':' .. ARGV[2], 1)
 redis.call('EXPIRE', KEYS[3], ARGV[6])
-if status == 'EXECUTING' and ARGV[7] ~= '0' then
-  redis.call('RPUSH', KEYS[5], 's:' .. ARGV[1])
-  redis.call('PEXPIRE', KEYS[5], ARGV[7])
-end
 return {'ok', cur, starts}
