@@ -22,7 +22,11 @@ from bench import config, micro, report, scenarios
 from bench.infra import Worker, cpu_model, other_clients, progress, start_http_server
 
 BUDGET_S = 270  # the whole command must stay under 5 minutes
-PEER_RESERVE_S = 90  # left for the DBOS peer when the dispatched runs decide what fits
+PEER_RESERVE_S = 100  # left for the DBOS peer when the dispatched runs decide what fits
+#: trigger-celery's second worker configuration in the peer comparison: pool processes of one
+#: ``celery worker`` sized for I/O-bound work (the runs wait on Redis round trips and, under
+#: ``appendfsync always``, on its fsync), as DBOS gets its tuned polling and a second process.
+PEER_IO_CONCURRENCY = 8
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,25 +156,43 @@ def _peer(args: argparse.Namespace, w: Worker) -> dict[str, Any]:
         return out
     sizes = (1, 10)
     # trigger-celery before and after DBOS (half the samples each), so that a change in the
-    # machine's load over the DBOS minutes weighs on both sides
+    # machine's load over the DBOS minutes weighs on both sides; two worker configurations
+    # (the bench's -c and PEER_IO_CONCURRENCY), taken c, c8 before and c8, c after
     ours: dict[str, Any] = {}
-    for when, samples in (("before", (args.peer_samples + 1) // 2),
-                          ("after", args.peer_samples // 2)):
+    half = {"before": (args.peer_samples + 1) // 2, "after": args.peer_samples // 2}
+    order = {"before": (args.concurrency, PEER_IO_CONCURRENCY),
+             "after": (PEER_IO_CONCURRENCY, args.concurrency)}
+    for when in ("before", "after"):
         if when == "after":
             progress("peer: DBOS Transact ...")
             with dbos_peer.fresh_database() as db:
                 out["dbos"] = dbos_peer.peer(db, in_flight=args.in_flight, total=args.peer_total,
                                              samples=args.peer_samples, sizes=sizes,
                                              scale=(10, 100))
-        progress(f"peer: trigger-celery inline runs, appendfsync everysec / always ({when}) ...")
-        _, notes = dbos_peer.ours(in_flight=args.in_flight, total=args.peer_total,
-                                  samples=samples, sizes=sizes, acc=ours)
-        out["notes"] += [n for n in notes if n not in out["notes"]]
+        for c in order[when]:
+            progress(f"peer: trigger-celery inline runs, celery -c {c}, appendfsync everysec / "
+                     f"always ({when}) ...")
+            if c == args.concurrency and w.proc.poll() is None:
+                own = w
+            else:
+                w.stop()  # one trigger worker at a time: the runs go to the one measured
+                own = Worker("bench.app:celery", f"trigger-c{c}", concurrency=c).wait_ready()
+            try:
+                _, notes = dbos_peer.ours(in_flight=args.in_flight, total=args.peer_total,
+                                          samples=half[when], sizes=sizes, acc=ours,
+                                          config=f"celery -c {c}")
+            finally:
+                if own is not w:
+                    own.stop()
+            out["notes"] += [n for n in notes if n not in out["notes"]]
     out["trigger"] = {k: dbos_peer.summary(v) if "/" in k else v for k, v in ours.items()}
     import dbos
 
     out["dbos_version"] = getattr(dbos, "__version__", None) or _dist_version("dbos")
     out["best"] = {str(n): dbos_peer.best(out["dbos"], n) for n in sizes}
+    out["ours_best"] = {f"{mode}/{n}": dbos_peer.ours_best(out["trigger"], mode, n)
+                        for mode in ("everysec", "always", "as found") for n in sizes
+                        if any(k.endswith(f"|{mode}/{n}") for k in out["trigger"])}
     return out
 
 

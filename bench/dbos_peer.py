@@ -5,10 +5,10 @@ DBOS: a workflow ``bench_wf(n, token)`` of ``n`` steps, each calling :func:`benc
 enqueued by this process with a ``DBOSClient`` on a DBOS queue and executed by separate worker
 processes (``bench.dbos_worker``: launch DBOS, listen to that queue, dequeue). Configurations:
 the queue's default polling (``polling_interval_sec`` 1.0) and tuned to 10 ms, each with one
-worker process and with two. trigger-celery: runs of ``n`` inline tasks (``io.run_task``) on the
-benchmark's Celery worker (one ``celery worker`` process, prefork ``-c 2``), with the store's
-Redis on AOF ``appendfsync everysec`` and on ``always`` (``CONFIG SET`` between measurements,
-restored after).
+worker process and with two. trigger-celery: runs of ``n`` inline tasks (``io.run_task``) on one
+``celery worker`` (prefork ``-c 2``, the benchmark's, and ``-c 8``, sized for I/O-bound work),
+with the store's Redis on AOF ``appendfsync everysec`` and on ``always`` (``CONFIG SET`` between
+measurements, restored after).
 
 Every side ends the same way: one ``RPUSH`` that the benchmark ``BLPOP``s, then a check that the
 unit finished (``SUCCESS``: run hash in Redis, ``dbos.workflow_status`` in PostgreSQL).
@@ -159,11 +159,13 @@ def _fsync(r: redis.Redis, mode: str) -> None:
 
 
 def ours(*, in_flight: int, total: int, samples: int, sizes: tuple[int, ...],
-         acc: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[str]]:
+         acc: dict[str, Any] | None = None,
+         config: str = "celery -c 2") -> tuple[dict[str, Any], list[str]]:
     """trigger-celery runs of ``n`` inline tasks under ``appendfsync`` everysec and always,
-    added to ``acc`` (called before and after DBOS; :func:`summary` each entry after). Needs the
-    benchmark's trigger worker running. Switching fsync needs the store's server on AOF and
-    ``CONFIG SET`` allowed; otherwise the mode is measured as found and noted."""
+    added to ``acc`` under ``"<config>|<mode>/<n>"`` (called before and after DBOS, per worker
+    configuration; :func:`summary` each entry after). Needs that trigger worker running, alone.
+    Switching fsync needs the store's server on AOF and ``CONFIG SET`` allowed; otherwise the
+    mode is measured as found and noted."""
     r = app.client.store.redis
     notes: list[str] = []
     out: dict[str, Any] = acc if acc is not None else {}
@@ -182,9 +184,9 @@ def ours(*, in_flight: int, total: int, samples: int, sizes: tuple[int, ...],
             if mode != "as found":
                 _fsync(r, mode)
             for n in sizes:
-                out[f"{mode}/{n}"] = measure_side(scenarios.inline_run(n), in_flight=in_flight,
-                                                  total=total, samples=samples,
-                                                  acc=out.get(f"{mode}/{n}"))
+                key = f"{config}|{mode}/{n}"
+                out[key] = measure_side(scenarios.inline_run(n), in_flight=in_flight,
+                                        total=total, samples=samples, acc=out.get(key))
     finally:
         if modes and original:
             _fsync(r, original)
@@ -229,6 +231,16 @@ def peer(url: str, *, in_flight: int, total: int, samples: int, sizes: tuple[int
         if d is not None:
             d.close()
     return out
+
+
+def ours_best(trigger: dict[str, Any], mode: str, n: int) -> dict[str, Any]:
+    """trigger-celery's best throughput and best p50 at size ``n`` under fsync ``mode`` over its
+    worker configurations (``trigger``: the summaries by ``"<config>|<mode>/<n>"``)."""
+    cfgs = [(k.split("|")[0], v) for k, v in trigger.items() if k.endswith(f"|{mode}/{n}")]
+    tk, tb = max(cfgs, key=lambda x: x[1]["throughput_rps"])
+    lk, lb = min(cfgs, key=lambda x: x[1]["p50_ms"])
+    return {"throughput_rps": tb["throughput_rps"], "throughput_config": tk,
+            "p50_ms": lb["p50_ms"], "p50_config": lk}
 
 
 def best(p: dict[str, Any], n: int) -> dict[str, Any]:

@@ -90,20 +90,28 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         ("inline runs: memory per extra task, 1,000 vs 10..100", "linear (≤ 1.5)",
          _slope_ratio(mem), _slope_ratio(mem) <= 1.5, "×"),
     ]
-    rows += _peer_targets(r.get("peer") or {})
+    rows += _peer_targets(r.get("peer") or {}, r["baseline"]["raw_task"]["throughput_rps"])
     return [{"name": a, "target": b, "value": None if math.isnan(c) else round(c, 3),
              "pass": d, "unit": e}
             for a, b, c, d, e in rows]
 
 
-def _peer_targets(p: dict[str, Any]) -> list[tuple[str, str, float, bool | None, str]]:
-    """trigger-celery inline runs against DBOS's best configuration, per size and fsync mode."""
+def _peer_targets(p: dict[str, Any],
+                  raw_task_rps: float) -> list[tuple[str, str, float, bool | None, str]]:
+    """trigger-celery's best worker configuration against DBOS's best, per size and fsync mode;
+    and, for reference, raw Celery's own throughput (one task per unit, the main section's
+    ``-c 2`` worker) over DBOS's best: what a run, which is at least one Celery message, can
+    reach at most."""
     if "best" not in p:
         return []
+    best = p.get("ours_best") or {}
     rows: list[tuple[str, str, float, bool | None, str]] = []
+    for n, b in p["best"].items():
+        rows.append((f"vs DBOS, {n} task(s)/step(s): raw Celery task throughput / DBOS best",
+                     "reference", raw_task_rps / b["throughput_rps"], None, "×"))
     for mode, goal in (("everysec", 5.0), ("always", 3.0)):
         for n, b in p["best"].items():
-            ours = p["trigger"].get(f"{mode}/{n}")
+            ours = best.get(f"{mode}/{n}")
             if ours is None:
                 continue
             tp = ours["throughput_rps"] / b["throughput_rps"]
@@ -213,8 +221,9 @@ def _print_peer(p: dict[str, Any], console: Console) -> None:
     for key, x in p["trigger"].items():
         if "/" not in key:
             continue
-        mode, n = key.split("/")
-        tp.add_row("trigger-celery", f"AOF appendfsync {mode}, celery -c 2", n,
+        config, _, size = key.partition("|")
+        mode, n = size.split("/")
+        tp.add_row("trigger-celery", f"AOF appendfsync {mode}, {config}", n,
                    f"{x['throughput_rps']:.0f}", f"{x['p50_ms']:.2f}",
                    f"{x['p95_ms']:.2f}" if x["p95_ms"] is not None else "",
                    str(x["total"]), str(x["samples"]))
@@ -230,6 +239,10 @@ def _print_peer(p: dict[str, Any], console: Console) -> None:
                                   for x in p["dbos"]["scale"]))
     for n, b in p["best"].items():
         console.print(f"DBOS best at {n}: {b['throughput_rps']:.1f} runs/s "
+                      f"({b['throughput_config']}), p50 {b['p50_ms']:.2f} ms ({b['p50_config']})")
+    for key, b in (p.get("ours_best") or {}).items():
+        mode, n = key.split("/")
+        console.print(f"trigger-celery best at {n}, AOF {mode}: {b['throughput_rps']:.0f} runs/s "
                       f"({b['throughput_config']}), p50 {b['p50_ms']:.2f} ms ({b['p50_config']})")
     for note in p.get("notes", []):
         console.print(f"note: {note}")
