@@ -11,10 +11,12 @@ raw Celery, on an app built by the same ``make_celery`` (same broker, same setti
 Both sides end a unit of work the same way: one ``RPUSH`` of its id to ``bench:done``, which the
 benchmark process waits on with ``BLPOP`` (no polling).
 
-Resume instrumentation (no engine hook needed): Celery's ``task_prerun``/``task_postrun`` signals
-bracket each run execution; the ``bench-dispatch`` job notes when it entered and when its last
-replayed task returned. Per execution we push ``[whole_us, load_us, lookup_us, replayed, final,
-new]``: ``load`` is prerun to job entry (lease + loading the run's records + setup), ``lookup`` is
+Resume instrumentation (no engine hook needed): a wrapper around the worker's
+``Executor.execute`` brackets each run execution, whether a run message started it or a settled
+task continued its run in place (``continue_in_place``); the ``bench-dispatch`` job notes when it
+entered and when its last replayed task returned. Per execution we push ``[whole_us, load_us,
+lookup_us, replayed, final, new]``: ``load`` is the start to job entry (lease + loading the
+run's records + setup), ``lookup`` is
 job entry to the return of the last replayed task, ``replayed`` the calls that returned a record
 an earlier execution wrote (the execution's ``settled`` count: with the short hold an execution
 goes on in place past them, and those later calls are new work, not replay), ``final`` is 1 for
@@ -30,12 +32,12 @@ from typing import Any
 
 import redis
 import requests
-from celery.signals import task_postrun, task_prerun, worker_ready
+from celery.signals import worker_ready
 
 from bench import config
 from bench.integration import BenchHttp, fetch
 from trigger_celery import TriggerClient, invoke_trigger
-from trigger_celery._celery import RUN_TASK, make_celery
+from trigger_celery._celery import make_celery
 
 client = TriggerClient("bench", redis_url=config.STORE_URL, broker_url=config.BROKER_URL)
 celery = client.celery
@@ -80,16 +82,24 @@ def bench_dispatch(payload: dict[str, Any], io: Any, ctx: Any) -> Any:
     return out
 
 
-@task_prerun.connect
-def _before(sender: Any = None, **_: Any) -> None:
-    if getattr(sender, "name", None) == RUN_TASK:
-        _stat.clear()
-        _stat["pre"] = time.perf_counter()
+_execute = client.executor.execute
 
 
-@task_postrun.connect
-def _after(sender: Any = None, **_: Any) -> None:
-    if getattr(sender, "name", None) != RUN_TASK or "entry" not in _stat:
+def _timed_execute(run_id: str, seq: int) -> str:
+    """``Executor.execute`` bracketed: every execution, from a message or in place."""
+    _stat.clear()
+    _stat["pre"] = time.perf_counter()
+    try:
+        return _execute(run_id, seq)
+    finally:
+        _after()
+
+
+client.executor.execute = _timed_execute  # type: ignore[method-assign]
+
+
+def _after() -> None:
+    if "entry" not in _stat:
         return
     end = time.perf_counter()
     pre, entry, replay_end = _stat["pre"], _stat["entry"], _stat["replay_end"]

@@ -2,7 +2,10 @@
 
 ``io.ctr.ops.bump(key, tag=..., i=..., sleep=...)`` is a dispatched task on the ``ctr`` queue: it
 sleeps ``sleep`` seconds, counts its run in Redis (``side:<tag>:<i>``, outside the run's own
-records) and returns ``i``. The job ``chain`` makes ``n`` such calls one after another.
+records) and returns ``i``. The job ``chain`` makes ``n`` such calls one after another; each of
+its executions pushes the name of the Celery task it runs in to ``side:<tag>:exec``
+(``trigger-celery.run`` from a run message, ``ctr.ops.bump`` when a settled task continued the
+run in place).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from celery import current_task
 from pydantic import BaseModel
 
 from tests.cluster import side_client
@@ -61,6 +65,7 @@ class Chain(BaseModel):
 @client.define_job(id="chain", version="1.0.0", trigger=invoke_trigger(schema=Chain),
                    integrations={"ctr": counter})
 def chain(payload: Chain, io: Any, ctx: Any) -> dict[str, Any]:
+    side.rpush(f"side:{payload.tag}:exec", current_task.name if current_task else "none")
     total = 0
     for i in range(payload.n):
         total += io.ctr.ops.bump(f"t{i}", tag=payload.tag, i=i, sleep=payload.sleep)

@@ -34,7 +34,7 @@ from trigger_celery._errors import (
     UnknownJobError,
     ValidationError,
 )
-from trigger_celery._hold import attempt_settled
+from trigger_celery._hold import attempt_continues, attempt_settled
 from trigger_celery._keys import celery_task_id
 from trigger_celery._logging import run_finished
 from trigger_celery._policy import decide, error_record, record_attempt_failure
@@ -456,7 +456,7 @@ class Executor:
         rec.pop("retry_at", None)
         _metrics.task_attempt(integ, None)
         self._settle(run_id, idem, token, dumps(rec)[:-1] + ',"output":' + text + "}", True,
-                     completed=True, settled=True)
+                     completed=True, settled=True, here=celery_task is not None)
         return "ok"
 
     def _attempt_failed(self, integ: Integration, qname: str, run_id: str, idem: str,
@@ -470,7 +470,8 @@ class Executor:
         record_attempt_failure(rec, d, started, now, run_id=run_id, job_id=str(job_id))
         if d.retry_at is None:
             rec.pop("call", None)
-            self._settle(run_id, idem, token, dumps(rec), True, settled=True)
+            self._settle(run_id, idem, token, dumps(rec), True, settled=True,
+                         here=celery_task is not None)
             return "failed"
         in_window = d.retry_at - now <= self.settings.effective_eta_window_s
         # the next attempt's message is due at retry_at: the run checks on it from then on
@@ -499,11 +500,38 @@ class Executor:
         )
 
     def _settle(self, run_id: str, idem: str, token: str, rec_json: str, wake: bool, *,
-                completed: bool = False, settled: bool = False) -> None:
+                completed: bool = False, settled: bool = False, here: bool = False) -> None:
+        """Store a dispatched attempt's outcome; when that wakes its run, continue the run in
+        this process (``here``: inside a worker; ``settled``: the task is done for good), else
+        send the run's message."""
         tlease = self.store.task_lease_key(run_id, idem)
         attempt_settled()  # free for the run's next task once this write is in (_hold.py)
         done = self.write(tlease, lambda: self.store.task_settle(
             run_id, idem, token, rec_json, wake=wake, completed=completed, settled=settled),
             run_id)
-        if done.outcome == "wake":
-            self.send_run(run_id, done.seq, job_id=done.job_id, queue=done.queue)
+        if done.outcome != "wake":
+            return
+        if here and settled:
+            self.leases.release(tlease)  # settled: its lease is gone, not to be renewed back
+            if self._continue_here(run_id, done.seq, done.job_id, done.queue):
+                return
+        self.send_run(run_id, done.seq, job_id=done.job_id, queue=done.queue)
+
+    def _continue_here(self, run_id: str, seq: int, job_id: str, queue: str) -> bool:
+        """Continue in place: the run a settled task just woke executes in this process, as
+        the run's message would have had it executed on any worker of its runs queue, saving
+        that message (its publish, delivery and events). Only with ``continue_in_place``, when
+        this worker has the run's job and consumes its runs queue. Returns False when the run
+        is to be sent its message instead (not here, or the store erred before it started)."""
+        if (not self.settings.continue_in_place or job_id not in self.client.jobs
+                or (queue or self.settings.runs_queue)
+                not in self.client.celery.amqp.queues.consume_from):
+            return False
+        attempt_continues()
+        try:
+            self.execute(run_id, seq)
+        except Exception:  # noqa: BLE001 - the message then; its execution finds what is left
+            logger.warning("run %s: could not continue in place; sending its message", run_id,
+                           exc_info=True)
+            return False
+        return True

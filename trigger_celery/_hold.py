@@ -146,6 +146,11 @@ def _alive(pid: int) -> bool:
 #: States of a pool process in the :class:`HoldGate`.
 IDLE, BUSY, HOLDING = 1, 2, 3
 
+#: With ``continue_in_place``, an execution holds only once it has reached more task records
+#: than this: until then a resume (in the settling task's process, no message) replays at most
+#: this many records, which costs less than a pool process held through the task's call.
+HOLD_AFTER_TASKS = 4
+
 #: This worker's gate (None outside a worker, e.g. an execution run in process: no limit).
 _gate: HoldGate | None = None
 
@@ -188,6 +193,13 @@ def attempt_settled() -> None:
         _gate.mark(IDLE)
 
 
+def attempt_continues() -> None:
+    """This process goes on with more work after a settle (it continues the task's run in
+    place, ``Executor._continue_here``): busy again, so no execution holds for it."""
+    if _gate is not None:
+        _gate.mark(BUSY)
+
+
 def send_and_hold(x: RunExecution, idem: str, write: Callable[[bool], object],
                   send: Callable[[], None]) -> TaskRecord | None:
     """Dispatch task ``idem`` of execution ``x`` (``write(held)`` stores its record, naming it
@@ -201,7 +213,8 @@ def send_and_hold(x: RunExecution, idem: str, write: Callable[[bool], object],
     caller suspends the run exactly as without a hold (``x.hold_gave_up`` names the task).
     """
     gate = _gate
-    if x.settings.dispatch_hold_s <= 0 or (gate is not None and not gate.enter()):
+    if (x.settings.dispatch_hold_s <= 0 or x.reached <= HOLD_AFTER_TASKS
+            and x.settings.continue_in_place) or (gate is not None and not gate.enter()):
         write(False)  # no other process is free to take the task now: do not hold
         send()
         return None

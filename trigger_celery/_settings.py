@@ -79,6 +79,9 @@ class Settings(BaseSettings):
         dispatch_hold_start_s: within the hold, how long (seconds) the task may take to start
             on some worker; if it has not started by then (every process busy), the execution
             suspends instead of holding on.
+        continue_in_place: a dispatched task that settles for good and wakes its waiting run
+            continues the run in the same worker process (when that worker has the run's job
+            and consumes its runs queue) instead of sending the run's message.
         run_retention_s: how long a finished run's records stay (7 days).
         idempotency_retention_s: how long trigger idempotency keys and event ids are remembered
             (7 days: GitHub lets a webhook delivery be redelivered for 3 days). A run is never
@@ -123,6 +126,7 @@ class Settings(BaseSettings):
     resend_max_s: float = Field(default=600.0, gt=0)
     dispatch_hold_s: float = Field(default=2.0, ge=0)
     dispatch_hold_start_s: float = Field(default=0.05, ge=0)
+    continue_in_place: bool = True
     run_retention_s: int = Field(default=7 * 24 * 3600, gt=0)
     idempotency_retention_s: int = Field(default=7 * 24 * 3600, gt=0)
     max_output_bytes: int = Field(default=1024 * 1024, gt=0)
