@@ -85,10 +85,13 @@ class Context:
 RUNNING_TASK_AFTER_S = 0.5
 
 
-#: Pauses (seconds) of a dispatched attempt whose task record is not in yet: a holding execution
-#: sends the task's message first and writes the record while the message travels (``_hold.py``).
-#: About 0.1 s in all; a record still missing then never comes (its execution died first).
-RECORD_WAITS_S = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.04)
+def _time_limited(celery_task: Any) -> bool:
+    """Whether Celery limits the time of this task (``time_limit``/``soft_time_limit`` on the
+    task, its message or the app): a run continued in place inside it would be cut short."""
+    conf = celery_task.app.conf
+    limits = getattr(celery_task.request, "timelimit", None) or ()
+    return any(limits) or any((celery_task.time_limit, celery_task.soft_time_limit,
+                               conf.task_time_limit, conf.task_soft_time_limit))
 
 
 class LeaseKeeper:
@@ -403,13 +406,6 @@ class Executor:
         tlease = self.store.task_lease_key(run_id, idem)
         started = self.store.task_start(run_id, idem, attempt, token,
                                         int(self.settings.lease_s * 1000))
-        for pause in RECORD_WAITS_S:
-            if started.outcome != "missing":
-                break
-            # a holding execution sends the message before it writes the record (_hold.py)
-            time.sleep(pause)
-            started = self.store.task_start(run_id, idem, attempt, token,
-                                            int(self.settings.lease_s * 1000))
         if started.outcome != "ok":
             return started.outcome
         rec: TaskRecord = json.loads(started.record)
@@ -456,7 +452,7 @@ class Executor:
         rec.pop("retry_at", None)
         _metrics.task_attempt(integ, None)
         self._settle(run_id, idem, token, dumps(rec)[:-1] + ',"output":' + text + "}", True,
-                     completed=True, settled=True, here=celery_task is not None)
+                     completed=True, settled=True, celery_task=celery_task)
         return "ok"
 
     def _attempt_failed(self, integ: Integration, qname: str, run_id: str, idem: str,
@@ -471,7 +467,7 @@ class Executor:
         if d.retry_at is None:
             rec.pop("call", None)
             self._settle(run_id, idem, token, dumps(rec), True, settled=True,
-                         here=celery_task is not None)
+                         celery_task=celery_task)
             return "failed"
         in_window = d.retry_at - now <= self.settings.effective_eta_window_s
         # the next attempt's message is due at retry_at: the run checks on it from then on
@@ -500,9 +496,10 @@ class Executor:
         )
 
     def _settle(self, run_id: str, idem: str, token: str, rec_json: str, wake: bool, *,
-                completed: bool = False, settled: bool = False, here: bool = False) -> None:
+                completed: bool = False, settled: bool = False,
+                celery_task: Any = None) -> None:
         """Store a dispatched attempt's outcome; when that wakes its run, continue the run in
-        this process (``here``: inside a worker; ``settled``: the task is done for good), else
+        this process (inside a worker, ``celery_task``, and the task ``settled`` for good), else
         send the run's message."""
         tlease = self.store.task_lease_key(run_id, idem)
         attempt_settled()  # free for the run's next task once this write is in (_hold.py)
@@ -511,11 +508,20 @@ class Executor:
             run_id)
         if done.outcome != "wake":
             return
-        if here and settled:
+        if celery_task is not None and settled and not _time_limited(celery_task):
             self.leases.release(tlease)  # settled: its lease is gone, not to be renewed back
             if self._continue_here(run_id, done.seq, done.job_id, done.queue):
                 return
         self.send_run(run_id, done.seq, job_id=done.job_id, queue=done.queue)
+
+    def continues_here(self, run_queue: str = "", task_queue: str | None = None) -> bool:
+        """Whether a dispatched task that settles on this worker continues its run (of runs
+        queue ``run_queue``, default the client's) in place: ``continue_in_place`` is on and
+        this worker consumes the run's queue and (when given) the task's ``task_queue``."""
+        consumed = self.client.celery.amqp.queues.consume_from
+        return (self.settings.continue_in_place
+                and (run_queue or self.settings.runs_queue) in consumed
+                and (task_queue is None or task_queue in consumed))
 
     def _continue_here(self, run_id: str, seq: int, job_id: str, queue: str) -> bool:
         """Continue in place: the run a settled task just woke executes in this process, as
@@ -523,9 +529,7 @@ class Executor:
         that message (its publish, delivery and events). Only with ``continue_in_place``, when
         this worker has the run's job and consumes its runs queue. Returns False when the run
         is to be sent its message instead (not here, or the store erred before it started)."""
-        if (not self.settings.continue_in_place or job_id not in self.client.jobs
-                or (queue or self.settings.runs_queue)
-                not in self.client.celery.amqp.queues.consume_from):
+        if job_id not in self.client.jobs or not self.continues_here(queue):
             return False
         attempt_continues()
         try:

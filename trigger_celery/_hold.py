@@ -4,9 +4,8 @@ Without it every dispatched call suspends the run, and the run resumes (a wake m
 execution that loads every task record and replays the function from the top) once the task
 settles: n dispatched calls in a row cost n resumes and O(n²) replay and Redis traffic.
 
-With it, :meth:`RunExecution.dispatch` sends the task's message, writes the task's record with
-the run hash's ``held`` field naming the task (``checkpoint.lua``) while the message travels to
-the other process, and waits
+With it, :meth:`RunExecution.dispatch` writes the task's record with the run hash's ``held``
+field naming the task (``checkpoint.lua``), sends the task's message, and waits
 (:func:`send_and_hold`) on the run's notify list (``P:run:{run_id}:notify``, ``BLPOP`` with a
 timeout). When a worker settles the task for good (completed, or failed with no retry left),
 ``task_settle.lua`` sees ``held`` and pushes ``"<idem>\n<record>"`` there instead of waking the
@@ -146,9 +145,11 @@ def _alive(pid: int) -> bool:
 #: States of a pool process in the :class:`HoldGate`.
 IDLE, BUSY, HOLDING = 1, 2, 3
 
-#: With ``continue_in_place``, an execution holds only once it has reached more task records
-#: than this: until then a resume (in the settling task's process, no message) replays at most
-#: this many records, which costs less than a pool process held through the task's call.
+#: With ``continue_in_place``, where this worker consumes both the task's queue and the run's
+#: (so the process that settles the task can continue the run), an execution holds only once it
+#: has reached more task records than this: until then a resume (in the settling task's
+#: process, no message) replays at most this many records, which costs less than a pool
+#: process held through the task's call.
 HOLD_AFTER_TASKS = 4
 
 #: This worker's gate (None outside a worker, e.g. an execution run in process: no limit).
@@ -201,11 +202,13 @@ def attempt_continues() -> None:
 
 
 def send_and_hold(x: RunExecution, idem: str, write: Callable[[bool], object],
-                  send: Callable[[], None]) -> TaskRecord | None:
+                  send: Callable[[], None], *, short: bool = False) -> TaskRecord | None:
     """Dispatch task ``idem`` of execution ``x`` (``write(held)`` stores its record, naming it
     ``held`` when the execution holds for it; ``send()`` publishes attempt 1), then wait for it
     to settle, within the hold's bounds. Whether to hold is decided first (an idle process that
-    takes the task at once is busy by the time the message is out).
+    takes the task at once is busy by the time the message is out). ``short``: the execution
+    has reached at most :data:`HOLD_AFTER_TASKS` records and the task's worker can continue the
+    run in place: no hold.
 
     Returns the task's record (a dict, status ``COMPLETED`` or ``ERRORED``) once it settled, or
     None: the hold is off, the task did not start within ``dispatch_hold_start_s`` or settle
@@ -213,16 +216,13 @@ def send_and_hold(x: RunExecution, idem: str, write: Callable[[bool], object],
     caller suspends the run exactly as without a hold (``x.hold_gave_up`` names the task).
     """
     gate = _gate
-    if (x.settings.dispatch_hold_s <= 0 or x.reached <= HOLD_AFTER_TASKS
-            and x.settings.continue_in_place) or (gate is not None and not gate.enter()):
+    if x.settings.dispatch_hold_s <= 0 or short or (gate is not None and not gate.enter()):
         write(False)  # no other process is free to take the task now: do not hold
         send()
         return None
     try:
-        # the message first: the record's write overlaps its delivery to the other process
-        # (a worker that takes the task before the record is in waits for it: execute_operation)
-        send()
         write(True)
+        send()
         rec = _hold(x, idem)
         if rec is None:
             x.hold_gave_up = idem

@@ -34,7 +34,7 @@ from trigger_celery._errors import (
     TaskOutputError,
     ValidationError,
 )
-from trigger_celery._hold import send_and_hold
+from trigger_celery._hold import HOLD_AFTER_TASKS, send_and_hold
 from trigger_celery._io import IO, call_with
 from trigger_celery._keys import idempotency_key
 from trigger_celery._parallel import run_parallel
@@ -493,7 +493,9 @@ class RunExecution:
             else:
                 held = send_and_hold(  # its result in place, if it comes soon (_hold.py)
                     self, idem, lambda hold: self.checkpoint(idem, rec, held=hold),
-                    lambda: self.send_task(integ, qname, idem, 1, rec))
+                    lambda: self.send_task(integ, qname, idem, 1, rec),
+                    short=self.reached <= HOLD_AFTER_TASKS
+                    and self.executor.continues_here(self.run.get("queue", ""), integ.queue))
                 if held is not None:
                     self.tasks[idem] = held
                     return self._replayed(key, held)

@@ -80,8 +80,10 @@ class Settings(BaseSettings):
             on some worker; if it has not started by then (every process busy), the execution
             suspends instead of holding on.
         continue_in_place: a dispatched task that settles for good and wakes its waiting run
-            continues the run in the same worker process (when that worker has the run's job
-            and consumes its runs queue) instead of sending the run's message.
+            continues the run in the same worker process (when that worker has the run's job,
+            consumes its runs queue and sets no Celery time limit on its tasks) instead of
+            sending the run's message; an execution then holds only past ``HOLD_AFTER_TASKS``
+            records (``_hold.py``).
         run_retention_s: how long a finished run's records stay (7 days).
         idempotency_retention_s: how long trigger idempotency keys and event ids are remembered
             (7 days: GitHub lets a webhook delivery be redelivered for 3 days). A run is never

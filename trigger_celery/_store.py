@@ -320,11 +320,9 @@ class Store:
 
     @property
     def notify_ttl_ms(self) -> int:
-        """How long the notify list lives after its last push (ms); 0 when holds are off
-        (``dispatch_hold_s`` 0): the scripts then push nothing."""
-        if self.settings.dispatch_hold_s <= 0:
-            return 0
-        return int((self.settings.dispatch_hold_s + 5) * 1000)
+        """How long the notify list lives after its last push (ms): this worker's
+        ``dispatch_hold_s`` plus 5 s (a hold of another worker's settings reads it sooner)."""
+        return int((max(self.settings.dispatch_hold_s, 0) + 5) * 1000)
 
     def task_starts_key(self, run_id: str) -> str:
         """``P:run:{run_id}:tstarts``: starts per dispatched attempt (``<idem>:<attempt>``)."""

@@ -41,7 +41,9 @@ def test_fifty_dispatched_tasks_run_in_one_execution_when_workers_are_free(
 def test_hold_that_times_out_suspends_as_before(start_worker, store_redis):
     from tests.hold_app import client
 
-    start_worker(APP, name="hold-short", TRIGGER_CELERY_DISPATCH_HOLD_S="0.1")
+    # no continuing in place: every call holds (else a run this short would never hold)
+    start_worker(APP, name="hold-short", TRIGGER_CELERY_DISPATCH_HOLD_S="0.1",
+                 TRIGGER_CELERY_CONTINUE_IN_PLACE="0")
     h = client.trigger("chain", {"tag": "slow", "n": 4, "sleep": 0.6})
     assert h.result(timeout=60) == {"total": 6}
     run = client.get_run(h.id)
@@ -66,7 +68,7 @@ def test_a_settled_task_continues_its_run_in_place(start_worker, store_redis):
     from tests.hold_app import client
 
     start_worker(APP, name="cip", TRIGGER_CELERY_DISPATCH_HOLD_S="0")
-    h = client.trigger("chain", {"tag": "cip", "n": 3})
+    h = client.trigger("chain", {"tag": "cip", "n": 3, "sleep": 0.2})
     assert h.result(timeout=60) == {"total": 3}
     assert client.get_run(h.id).executions == 4
     assert store_redis.lrange("side:cip:exec", 0, -1) == [
@@ -100,7 +102,8 @@ def test_no_free_process_the_hold_gives_way_within_the_start_window(start_worker
     suspends and the process runs the task."""
     from tests.hold_app import client
 
-    start_worker(APP, concurrency=1, name="hold-alone", TRIGGER_CELERY_DISPATCH_HOLD_S="30")
+    start_worker(APP, concurrency=1, name="hold-alone", TRIGGER_CELERY_DISPATCH_HOLD_S="30",
+                 TRIGGER_CELERY_CONTINUE_IN_PLACE="0")
     started = time.time()
     h = client.trigger("chain", {"tag": "alone", "n": 3})
     assert h.result(timeout=60) == {"total": 3}
@@ -193,23 +196,47 @@ def test_a_settle_after_the_suspension_wakes_the_run(store_redis):
     assert store_redis.llen(store.notify_key(run_id)) == 0
 
 
-def test_an_attempt_whose_record_is_written_after_its_message_still_runs(store_redis):
-    """A holding execution sends the task's message before writing its record (the write
-    overlaps the delivery); a worker that takes the message first waits for the record."""
-    import threading
-
-    from tests.hold_app import client, counter
+def test_a_held_task_that_settles_into_a_retry_ends_the_hold_and_the_run_is_due_now(store_redis):
+    from tests.hold_app import client
     from trigger_celery._store import dumps
 
     store = client.store
-    run_id, token = _executing_run(client, store_redis, "late")
-    later = threading.Timer(0.03, lambda: store.checkpoint(run_id, token, "i0",
-                                                            dumps(_record("late"))))
-    later.start()
-    assert client.executor.execute_operation(counter, "ops.bump", run_id, "i0", 1) == "ok"
-    later.join()
-    assert side(store_redis, "late", 3) == 1
-    rec = client.get_run(run_id).task("t0")
-    assert (rec.status, rec.output) == ("COMPLETED", 3)
-    # a record that never comes: the message is dropped after the waits, nothing runs
+    run_id, token = _executing_run(client, store_redis, "retry")
+    assert store.checkpoint(run_id, token, "i0", dumps(_record("retry")), held=True) == "stored"
+    assert store.task_start(run_id, "i0", 1, "w", 30_000).outcome == "ok"
+    waiting = {**_record("retry"), "status": "WAITING", "attempts": 1,
+               "retry_at": time.time() + 60}
+    store.task_settle(run_id, "i0", "w", dumps(waiting))
+    assert store.hold_next(run_id, 1) == "i0"  # no record: the hold gives up
+    assert store_redis.hget(store.run_key(run_id), "wake_pending") == "2"
+    suspended = store.suspend(run_id, token, wake_at=None, reason="waiting for t0",
+                              due_s=time.time() + 60, held="i0")
+    assert suspended.outcome == "now"
+
+
+def test_an_attempt_with_no_record_runs_nothing(store_redis):
+    """A message whose record never came (its execution died between the two): dropped."""
+    from tests.hold_app import client, counter
+
+    run_id, _ = _executing_run(client, store_redis, "none")
     assert client.executor.execute_operation(counter, "ops.bump", run_id, "nope", 1) == "missing"
+    assert side(store_redis, "none", 3) == 0
+
+
+def test_a_task_under_a_celery_time_limit_does_not_continue_its_run_in_place():
+    """A run continued in place would run inside the task's time limit and be cut short."""
+    from celery import Celery
+
+    from trigger_celery._execution import _time_limited
+
+    app = Celery("limits", set_as_current=False)
+
+    @app.task(shared=False)
+    def call() -> None: ...
+
+    @app.task(shared=False, soft_time_limit=30)
+    def limited() -> None: ...
+
+    assert not _time_limited(call) and _time_limited(limited)
+    app.conf.task_time_limit = 60
+    assert _time_limited(call)

@@ -1,7 +1,7 @@
 -- A dispatched task's attempt ends: store its record and, when asked, wake its run.
 -- A run still EXECUTING may be holding for this task (``_hold.py``; its run hash's ``held``
 -- field names the task): the settle hands the hold the record on the run's notify list
--- (``<idem>\n<record>``, kept ARGV[7] ms; '0' = holds off) and sets no wake_pending, as the
+-- (``<idem>\n<record>``, kept ARGV[7] ms) and sets no wake_pending, as the
 -- execution goes on with it in place (if the hold gave up meanwhile, suspend.lua finds the task
 -- settled). A settle that is not for good (a retry) pushes ``<idem>`` alone and sets wake_pending.
 -- A run WAITING on an io.parallel batch (its waitfor set, written by suspend.lua) is woken by
@@ -25,8 +25,7 @@ if status == 'WAITING' then
   local f = redis.call('HMGET', KEYS[1], 'seq', 'job_id', 'queue')
   return {'wake', f[1], f[2] or '', f[3] or ''}
 elseif status == 'EXECUTING' or status == 'QUEUED' then
-  local held = status == 'EXECUTING' and ARGV[7] ~= '0'
-      and redis.call('HGET', KEYS[1], 'held') == ARGV[1]
+  local held = status == 'EXECUTING' and redis.call('HGET', KEYS[1], 'held') == ARGV[1]
   if held then
     redis.call('HDEL', KEYS[1], 'held')
     if ARGV[9] == '1' then

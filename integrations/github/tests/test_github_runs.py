@@ -229,7 +229,9 @@ def test_token_is_nowhere_in_redis_messages_or_logs(gh, replay, gh_worker, urls)
         for key, value in redis_values(url):
             assert TOKEN.encode() not in value, key
             captured += key == b"captured:messages"
-    assert captured >= 2  # run and task messages were captured and scanned
+    # the task's message was captured and scanned (the run's resume usually needs no message:
+    # the task's process continues it in place, continue_in_place)
+    assert captured >= 1
     assert TOKEN not in gh_worker.output()
 
 
