@@ -371,7 +371,7 @@ class Executor:
         outcome, seq = x.write(lambda: self.store.suspend(
             x.run_id, x.token, wake_at=s.wake_at, reason=s.reason, due_s=due, idem=s.idem,
             record_json=rec_json, wait_for=s.wait_for, keep_pending=s.keep_pending,
-            held=x.hold_gave_up))
+            waits_on=s.waits_on))
         if outcome == "now":
             self.send_run(x.run_id, seq, job_id=x.run.get("job_id", ""),
                           queue=x.run.get("queue", ""))
@@ -510,7 +510,7 @@ class Executor:
             return
         if celery_task is not None and settled and not _time_limited(celery_task):
             self.leases.release(tlease)  # settled: its lease is gone, not to be renewed back
-            if self._continue_here(run_id, done.seq, done.job_id, done.queue):
+            if self._continue_in_place(run_id, done.seq, done.job_id, done.queue):
                 return
         self.send_run(run_id, done.seq, job_id=done.job_id, queue=done.queue)
 
@@ -523,7 +523,7 @@ class Executor:
                 and (run_queue or self.settings.runs_queue) in consumed
                 and (task_queue is None or task_queue in consumed))
 
-    def _continue_here(self, run_id: str, seq: int, job_id: str, queue: str) -> bool:
+    def _continue_in_place(self, run_id: str, seq: int, job_id: str, queue: str) -> bool:
         """Continue in place: the run a settled task just woke executes in this process, as
         the run's message would have had it executed on any worker of its runs queue, saving
         that message (its publish, delivery and events). Only with ``continue_in_place``, when

@@ -27,10 +27,10 @@ no free process can run:
 - it must settle within ``dispatch_hold_s`` (2 s by default) of being sent, else the execution
   suspends as before.
 
-A hold that gives up passes the task to its suspension (``suspend.lua``), which clears ``held``
-and makes the run due at once if the task settled in between (its settle, seeing ``held``, set
-no ``wake_pending``). A settle into a retry pushes ``"<idem>"`` alone and marks the run
-``wake_pending``: the hold gives up and the suspension is due at once.
+A hold that gives up suspends the run waiting on the task (``suspend.lua``), which clears
+``held`` and makes the run due at once if the task settled in between (its settle, seeing
+``held``, set no ``wake_pending``). A settle into a retry pushes ``"<idem>"`` alone and marks
+the run ``wake_pending``: the hold gives up and the suspension is due at once.
 
 The trade-off: a run holds its worker process up to ``dispatch_hold_s`` per dispatched call (the
 process does nothing else meanwhile). ``dispatch_hold_s = 0`` turns the hold off.
@@ -196,7 +196,7 @@ def attempt_settled() -> None:
 
 def attempt_continues() -> None:
     """This process goes on with more work after a settle (it continues the task's run in
-    place, ``Executor._continue_here``): busy again, so no execution holds for it."""
+    place, ``Executor._continue_in_place``): busy again, so no execution holds for it."""
     if _gate is not None:
         _gate.mark(BUSY)
 
@@ -213,7 +213,8 @@ def send_and_hold(x: RunExecution, idem: str, write: Callable[[bool], object],
     Returns the task's record (a dict, status ``COMPLETED`` or ``ERRORED``) once it settled, or
     None: the hold is off, the task did not start within ``dispatch_hold_start_s`` or settle
     within ``dispatch_hold_s`` (seconds), settled into a retry, or the store erred. On None the
-    caller suspends the run exactly as without a hold (``x.hold_gave_up`` names the task).
+    caller suspends the run exactly as without a hold (waiting on the task: a settle just
+    after the hold gave up makes that suspension due now).
     """
     gate = _gate
     if x.settings.dispatch_hold_s <= 0 or short or (gate is not None and not gate.enter()):
@@ -223,10 +224,7 @@ def send_and_hold(x: RunExecution, idem: str, write: Callable[[bool], object],
     try:
         write(True)
         send()
-        rec = _hold(x, idem)
-        if rec is None:
-            x.hold_gave_up = idem
-        return rec
+        return _hold(x, idem)
     finally:
         if gate is not None:
             gate.leave()

@@ -163,7 +163,6 @@ class RunExecution:
         # runs without a record may have been in flight then; it is marked rerun_after_loss.
         self.recovering = bool(run.get("recovered_by")) and \
             run.get("recovered_by") == run.get("executions")
-        self.hold_gave_up = ""  # the dispatched task a short hold gave up on (_hold.py)
         self.io = IO(self)
 
     # -- writes, fenced by the lease token ---------------------------------------------------

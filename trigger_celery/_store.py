@@ -647,7 +647,7 @@ class Store:
     def suspend(self, run_id: str, token: str, *, wake_at: float | None, reason: str,
                 due_s: float, idem: str = "", record_json: str = "",
                 wait_for: Iterable[str] = (), keep_pending: bool = False,
-                held: str = "") -> Suspended:
+                waits_on: str = "") -> Suspended:
         """End an execution and leave the run WAITING (``suspend.lua``).
 
         Parameters:
@@ -659,8 +659,9 @@ class Store:
                 keys): the run is woken once all completed (or one failed or retries), not by
                 each; ``keep_pending``: a task outside them may settle meanwhile, so a settle
                 seen during the execution still makes the run due now.
-            held: the dispatched task a short hold gave up on (``""``: none); settled by now,
-                it makes the run due now.
+            waits_on: the dispatched task the run waits on (``""``: none); settled by now
+                (a short hold's task may settle just after the hold gave up), it makes the run
+                due now.
 
         Returns :class:`Suspended`.
         """
@@ -670,7 +671,7 @@ class Store:
             "suspend", [run, tasks, lease, self.schedule_key(run_id), self.waitfor_key(run_id)],
             [token, run_id, "" if wake_at is None else wake_at, reason, now, due_s, idem,
              record_json, now + self.grace_s, "1" if keep_pending else "",
-             self.settings.run_retention_s, held, *wait_for],
+             self.settings.run_retention_s, waits_on, *wait_for],
         )
         return Suspended(res[0], int(res[1]) if len(res) > 1 else 0)
 

@@ -174,7 +174,7 @@ def test_a_settle_after_the_hold_gave_up_makes_its_suspension_due_now(store_redi
     assert not store_redis.hexists(store.run_key(run_id), "held")
     # ...but the hold gave up first: its suspension names the task and is due now
     suspended = store.suspend(run_id, token, wake_at=None, reason="waiting for t0",
-                              due_s=time.time() + 60, held="i0")
+                              due_s=time.time() + 60, waits_on="i0")
     assert suspended.outcome == "now"
 
 
@@ -186,7 +186,7 @@ def test_a_settle_after_the_suspension_wakes_the_run(store_redis):
     run_id, token = _executing_run(client, store_redis, "late-settle")
     assert store.checkpoint(run_id, token, "i0", dumps(_record("x")), held=True) == "stored"
     suspended = store.suspend(run_id, token, wake_at=None, reason="waiting for t0",
-                              due_s=time.time() + 60, held="i0")
+                              due_s=time.time() + 60, waits_on="i0")
     assert suspended.outcome == "waiting"  # not settled yet: the settle will wake it
     assert not store_redis.hexists(store.run_key(run_id), "held")
     assert store.task_start(run_id, "i0", 1, "w", 30_000).outcome == "ok"
@@ -210,7 +210,7 @@ def test_a_held_task_that_settles_into_a_retry_ends_the_hold_and_the_run_is_due_
     assert store.hold_next(run_id, 1) == "i0"  # no record: the hold gives up
     assert store_redis.hget(store.run_key(run_id), "wake_pending") == "2"
     suspended = store.suspend(run_id, token, wake_at=None, reason="waiting for t0",
-                              due_s=time.time() + 60, held="i0")
+                              due_s=time.time() + 60, waits_on="i0")
     assert suspended.outcome == "now"
 
 

@@ -8,13 +8,20 @@
 -- ERRORED now still makes the run due now, as does the set left empty with no time to wait
 -- for (ARGV[3] ''). ARGV[10] '1': a task outside the batch may have settled: any wake_pending
 -- counts.
--- ARGV[12]: the dispatched task a short hold gave up on ('' = none; ``_hold.py``): its settle
--- hands the record to the hold and sets no wake_pending, so a settle that came after the hold
--- gave up is found here, in its record, and makes the run due now.
+-- ARGV[12]: the dispatched task the run waits on ('' = none): settled by now, it makes the run
+-- due now. A settle during the execution usually marked wake_pending already, but not the
+-- settle of a task a short hold waited for (``_hold.py``: it hands the record to the hold),
+-- which may come just after the hold gave up: found here, in its record. Clears ``held``.
 -- KEYS: run, tasks, lease, schedule, waitfor
 -- ARGV: token, run_id, wake_at_s ('' = woken by a task), reason, now_s, due_s, idem ('' = none),
---       record_json, due_now_s, keep_pending ('1'/''), waitfor_ttl_s, held_idem, idem...
+--       record_json, due_now_s, keep_pending ('1'/''), waitfor_ttl_s, waits_on, idem...
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {'lost'} end
+-- status of a task record; cjson refuses the escape of a lone surrogate: decode a sanitized copy
+local function status_of(idem)
+  local raw = redis.call('HGET', KEYS[2], idem)
+  if not raw then return nil end
+  return cjson.decode((string.gsub(raw, '\\u[dD][89a-fA-F]%x%x', '\\u003f')))['status']
+end
 if ARGV[7] ~= '' then redis.call('HSET', KEYS[2], ARGV[7], ARGV[8]) end
 redis.call('DEL', KEYS[3])
 redis.call('DEL', KEYS[5])
@@ -26,23 +33,15 @@ end
 local pending = redis.call('HGET', KEYS[1], 'wake_pending')
 if ARGV[12] ~= '' then
   redis.call('HDEL', KEYS[1], 'held')
-  local raw = redis.call('HGET', KEYS[2], ARGV[12])
-  if raw then
-    local st = cjson.decode((string.gsub(raw, '\\u[dD][89a-fA-F]%x%x', '\\u003f')))['status']
-    if st == 'COMPLETED' or st == 'ERRORED' then pending = '2' end
-  end
+  local st = status_of(ARGV[12])
+  if st == 'COMPLETED' or st == 'ERRORED' then pending = '2' end
 end
 local now = pending ~= false
 if #ARGV > 12 then
   now = pending == '2' or (pending ~= false and ARGV[10] == '1')
   local outstanding = 0
   for i = 13, #ARGV do
-    local raw = redis.call('HGET', KEYS[2], ARGV[i])
-    local status = nil
-    if raw then
-      -- cjson refuses the escape of a lone surrogate: read status from a sanitized copy
-      status = cjson.decode((string.gsub(raw, '\\u[dD][89a-fA-F]%x%x', '\\u003f')))['status']
-    end
+    local status = status_of(ARGV[i])
     if status == 'ERRORED' then
       now = true
     elseif status ~= 'COMPLETED' then
