@@ -187,6 +187,28 @@ class Traffic:
         return self.input + self.output
 
 
+def confirm_success(store: Any, ids: list[str], *, what: str, timeout_s: float = 60,
+                    pause_s: float = 0.0) -> None:
+    """Wait until every run of ``ids`` in ``store`` (a trigger-celery ``Store``) is SUCCESS,
+    reading their statuses in one pipeline per look, ``pause_s`` apart (0: at once again, for
+    the latency figures). Raises ``RuntimeError`` when one ended FAILURE or CANCELED (``what``
+    names the runs in the message), ``TimeoutError`` after ``timeout_s`` seconds."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        pipe = store.redis.pipeline(transaction=False)
+        for rid in ids:
+            pipe.hget(store.run_key(rid), "status")
+        statuses = [s.decode() if isinstance(s, bytes) else s for s in pipe.execute()]
+        if all(s == "SUCCESS" for s in statuses):
+            return
+        if bad := [s for s in statuses if s in ("FAILURE", "CANCELED")]:
+            raise RuntimeError(f"a {what} run ended {bad[0]}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} runs not SUCCESS: {statuses[:5]}")
+        if pause_s:
+            time.sleep(pause_s)
+
+
 def other_clients(r: redis.Redis) -> int:
     """Connections to databases other than the benchmark's (they would share the counters)."""
     ours = {config.STORE_DB, config.BROKER_DB, config.SIDE_DB}

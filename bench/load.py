@@ -60,7 +60,7 @@ import celery as celery_pkg
 import psutil
 import redis
 
-from bench.infra import ROOT, Worker, cpu_model, progress, start_http_server
+from bench.infra import ROOT, Worker, confirm_success, cpu_model, progress, start_http_server
 from bench.replica_ack import _server
 
 OUT = Path(__file__).parent / "LOAD.json"
@@ -291,20 +291,8 @@ class Load:
 
     def _confirm(self, ids: list[str], timeout_s: float = 60) -> None:
         """Every run submitted ended SUCCESS (the done signal comes just before the finish)."""
-        st = self.app.client.store
-        deadline = time.monotonic() + timeout_s
-        while True:
-            pipe = st.redis.pipeline(transaction=False)
-            for rid in ids:
-                pipe.hget(st.run_key(rid), "status")
-            statuses = [s.decode() if isinstance(s, bytes) else s for s in pipe.execute()]
-            if all(s == "SUCCESS" for s in statuses):
-                return
-            if bad := [s for s in statuses if s in ("FAILURE", "CANCELED")]:
-                raise RuntimeError(f"a load-test run ended {bad[0]}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"runs not SUCCESS: {statuses[:5]}")
-            time.sleep(0.1)
+        confirm_success(self.app.client.store, ids, what="load-test", timeout_s=timeout_s,
+                        pause_s=0.1)
 
 
 # -- results -----------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 import redis
 
 from bench import app, config
-from bench.infra import RssSampler, Traffic, Worker
+from bench.infra import RssSampler, Traffic, Worker, confirm_success
 
 Submit = Callable[[], str]
 Confirm = Callable[[list[str]], None]
@@ -35,19 +35,7 @@ def _no_confirm(ids: list[str]) -> None:
 
 def _confirm_runs(ids: list[str], timeout_s: float = 60) -> None:
     """Wait until every run is SUCCESS (the done signal comes just before ``finish.lua``)."""
-    r = app.client.store.redis
-    deadline = time.monotonic() + timeout_s
-    while True:
-        pipe = r.pipeline(transaction=False)
-        for rid in ids:
-            pipe.hget(app.client.store.run_key(rid), "status")
-        statuses = pipe.execute()
-        if all(s == "SUCCESS" for s in statuses):
-            return
-        if bad := [s for s in statuses if s in ("FAILURE", "CANCELED")]:
-            raise RuntimeError(f"a benchmark run ended {bad[0]}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"runs not finished: {statuses[:5]}")
+    confirm_success(app.client.store, ids, what="benchmark", timeout_s=timeout_s)
 
 
 def raw_task() -> Side:
