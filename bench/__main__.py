@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 from datetime import UTC, datetime
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         redis.Redis.from_url(f"{config.REDIS_BASE}/{db}").flushdb()
 
     progress("raw Celery and trigger-celery side by side ...")
-    raw_w = Worker("bench.app:raw", "raw", concurrency=args.concurrency)
+    raw_w = Worker("bench.raw_app:raw", "raw", concurrency=args.concurrency)
     w = Worker("bench.app:celery", "trigger", concurrency=args.concurrency)
     try:
         raw_w.wait_ready()
@@ -87,10 +88,12 @@ def main(argv: list[str] | None = None) -> int:
         r["trigger"] = {k: m[k] for k in ("inline_run", "dispatch_run")}
         progress("runs of many tasks ...")
         cont = _continuation(raw_w, url, args.max_dispatch)
-        raw_w.stop()
         r["scale"] = _scale(w, url, args.max_dispatch, started,
                             reserve_s=PEER_RESERVE_S if args.dbos is not False else 0)
         r["scale"]["continuation"] = cont
+        if any(x["n"] == LONG_N for x in r["scale"]["dispatch"]):
+            r["scale"]["long_rounds"] = _long_rounds(w, raw_w, url)
+        raw_w.stop()
         try:
             r["peer"] = _peer(args, w)
         except Exception as e:  # the peer must not cost the rest of the figures
@@ -129,6 +132,27 @@ def main(argv: list[str] | None = None) -> int:
 
 
 DISPATCH_SIZES = (10, 100, 300, 1000)  # 100, 300, 1,000: the Redis bytes growth fit
+
+
+LONG_N, LONG_ROUNDS = 1000, 3
+
+
+def _long_rounds(w: Worker, raw_w: Worker, url: str) -> dict[str, Any]:
+    """The run of 1,000 dispatched tasks against the raw continuation of 1,000 calls, measured
+    again in ``LONG_ROUNDS`` interleaved rounds (one of each per round, which goes first
+    alternating): the target's ratio is the median of the per-round ratios, as for throughput,
+    so a change in the machine's load weighs on both sides."""
+    rounds = []
+    for i in range(LONG_ROUNDS):
+        progress(f"  round {i + 1} of {LONG_ROUNDS}: run of {LONG_N} dispatched tasks and raw "
+                 f"continuation of {LONG_N} calls")
+        sides = [("dispatch", scenarios.dispatch_run(url, LONG_N), w),
+                 ("continuation", scenarios.raw_continuation(url, LONG_N), raw_w)]
+        times = {name: scenarios.scale_run(side, worker, LONG_N)["time_s"]
+                 for name, side, worker in (sides if i % 2 == 0 else sides[::-1])}
+        rounds.append({**times, "ratio": round(times["dispatch"] / times["continuation"], 3)})
+    return {"n": LONG_N, "rounds": rounds,
+            "ratio": statistics.median(x["ratio"] for x in rounds)}
 
 
 def _continuation(raw_w: Worker, url: str, max_dispatch: int) -> list[dict[str, Any]]:
@@ -207,7 +231,7 @@ def _scale(w: Worker, url: str, max_dispatch: int, started: float,
     out: dict[str, Any] = {"inline": [], "dispatch": [], "notes": []}
     for n in (10, 100, 1000):
         progress(f"  run of {n} inline tasks")
-        out["inline"].append(scenarios.scale_run(scenarios.inline_run(n), w, n, repeats=3))
+        out["inline"].append(scenarios.scale_run(scenarios.inline_run(n), w, n, repeats=5))
     for n in DISPATCH_SIZES:
         if n > max_dispatch:
             out["notes"].append(f"dispatched run of {n} skipped (--max-dispatch {max_dispatch})")

@@ -2,14 +2,11 @@
 
 ``celery -A bench.app:celery worker`` runs the trigger-celery side: two jobs, ``bench-inline``
 (``n`` inline tasks running :func:`bench.config.work`) and ``bench-dispatch`` (``n`` dispatched
-``bench.http.get`` tasks). ``celery -A bench.app:raw worker`` runs the baselines written by hand in
-raw Celery, on an app built by the same ``make_celery`` (same broker, same settings): ``raw.work``
-(the callback), the chain ``raw.fetch | raw.cont`` (the HTTP call, then a continuation),
-``raw.hop`` (a task that only sends ``raw.work``: one Celery hop more than a raw task) and
-``raw.step`` (``n`` HTTP calls one after another, each task sending the next).
+``bench.http.get`` tasks). The raw Celery baselines are in :mod:`bench.raw_app`, a module of its
+own so that their worker runs Celery without the engine.
 
-Both sides end a unit of work the same way: one ``RPUSH`` of its id to ``bench:done``, which the
-benchmark process waits on with ``BLPOP`` (no polling).
+Both sides end a unit of work the same way (:func:`bench.config.done`): one ``RPUSH`` of its id to
+``bench:done``, which the benchmark process waits on with ``BLPOP`` (no polling).
 
 Resume instrumentation (no engine hook needed): a wrapper around the worker's
 ``Executor.execute`` brackets each run execution, whether a run message started it or a settled
@@ -30,23 +27,17 @@ import os
 import time
 from typing import Any
 
-import redis
-import requests
 from celery.signals import worker_ready
 
 from bench import config
-from bench.integration import BenchHttp, fetch
+from bench.integration import BenchHttp
 from trigger_celery import TriggerClient, invoke_trigger
-from trigger_celery._celery import make_celery
 
 client = TriggerClient("bench", redis_url=config.STORE_URL, broker_url=config.BROKER_URL)
 celery = client.celery
-side = redis.Redis.from_url(config.SIDE_URL)
+side = config.side
+done = config.done
 bench_http = BenchHttp(credential="unused")
-
-
-def done(token: str) -> None:
-    side.rpush(config.DONE_KEY, token)
 
 
 # -- trigger-celery side ---------------------------------------------------------------------
@@ -107,47 +98,6 @@ def _after() -> None:
         round((end - pre) * 1e6), round((entry - pre) * 1e6), round((replay_end - entry) * 1e6),
         _stat.get("replayed", 0), _stat.get("final", 0), _stat.get("new", 0),
     ]))
-
-
-# -- raw Celery side: what a user writes by hand for the same work ---------------------------
-
-# The same make_celery settings; only the queue differs, so both workers can run side by side.
-raw = make_celery("bench-raw", client.settings.model_copy(update={"runs_queue": "bench-raw"}))
-_session = requests.Session()
-
-
-@raw.task(name="raw.work", shared=False)
-def raw_work(token: str) -> Any:
-    out = config.work()
-    done(token)
-    return out
-
-
-@raw.task(name="raw.fetch", shared=False)
-def raw_fetch(url: str) -> Any:
-    return fetch(_session, url)
-
-
-@raw.task(name="raw.cont", shared=False)
-def raw_cont(result: Any, token: str) -> None:
-    done(token)
-
-
-@raw.task(name="raw.hop", shared=False)
-def raw_hop(token: str) -> None:
-    """One Celery hop: this task only sends ``raw.work``, which then runs as a raw task does."""
-    raw_work.apply_async(args=[token])
-
-
-@raw.task(name="raw.step", shared=False)
-def raw_step(url: str, i: int, n: int, token: str) -> None:
-    """A hand-written continuation of ``n`` HTTP calls: each task makes call ``i`` and then sends
-    the next task itself (linear, unlike a Celery chain of ``n`` tasks)."""
-    fetch(_session, url)
-    if i + 1 < n:
-        raw_step.apply_async(args=[url, i + 1, n, token])
-    else:
-        done(token)
 
 
 @worker_ready.connect

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 
+import redis
+
 REDIS_BASE = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379")
 STORE_DB = int(os.environ.get("BENCH_STORE_DB", "12"))
 BROKER_DB = int(os.environ.get("BENCH_BROKER_DB", "13"))
@@ -25,3 +27,12 @@ READY_KEY = "bench:ready:"     # + worker name: set when a worker process is rea
 def work() -> dict[str, int]:
     """The callback both sides run: a little CPU work (about 20 µs) returning JSON."""
     return {"sum": sum(i * i for i in range(400))}
+
+
+side = redis.Redis.from_url(SIDE_URL)
+
+
+def done(token: str) -> None:
+    """How both sides end a unit of work (a run, a raw task, a DBOS workflow): one ``RPUSH``
+    of its id to :data:`DONE_KEY`, which the benchmark waits on with ``BLPOP``."""
+    side.rpush(DONE_KEY, token)

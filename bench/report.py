@@ -55,6 +55,9 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     dmax = disp[-1] if disp else None
     share = dmax.get("replay_share_max", NAN) if dmax else NAN
     d1000, c1000 = _at(disp, 1000), _at(cont, 1000)
+    long_rounds = (s.get("long_rounds") or {}).get("rounds", [])
+    long_ratio = (s["long_rounds"]["ratio"] if long_rounds
+                  else _div(d1000 and d1000["time_s"], c1000 and c1000["time_s"]))
     rows: list[tuple[str, str, float, bool | None, str]] = [
         ("run of 1 dispatched task: throughput / raw chain", "≥ 0.9×",
          t["dispatch_throughput"], t["dispatch_throughput"] >= 0.9, "×"),
@@ -65,9 +68,9 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
          t["dispatch_added_p50_ms"] <= hop, "ms"),
         ("run of 1 inline task: throughput / raw task", "≥ 0.9×", t["inline_throughput"],
          t["inline_throughput"] >= 0.9, "×"),
-        ("run of 1,000 dispatched: time / raw continuation of 1,000", "≤ 1.2×",
-         _div(d1000 and d1000["time_s"], c1000 and c1000["time_s"]),
-         _div(d1000 and d1000["time_s"], c1000 and c1000["time_s"]) <= 1.2, "×"),
+        ("run of 1,000 dispatched: time / raw continuation of 1,000 (median of "
+         f"{len(long_rounds) or 1} interleaved round(s))", "≤ 1.2×", long_ratio,
+         long_ratio <= 1.2, "×"),
         (f"replay share of a resume, max over resumes, run of {dmax['n'] if dmax else '?'} "
          "dispatched", "≤ 10%", share * 100, share <= 0.10, "%"),
         ("dispatched runs: Redis bytes growth exponent (fit n = 100, 300, 1,000)", "≤ 1.1",

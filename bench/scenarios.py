@@ -13,7 +13,7 @@ from typing import Any
 
 import redis
 
-from bench import app, config
+from bench import app, config, raw_app
 from bench.infra import RssSampler, Traffic, Worker, confirm_success
 
 Submit = Callable[[], str]
@@ -41,7 +41,7 @@ def _confirm_runs(ids: list[str], timeout_s: float = 60) -> None:
 def raw_task() -> Side:
     def submit() -> str:
         token = uuid.uuid4().hex
-        app.raw_work.apply_async(args=[token])
+        raw_app.raw_work.apply_async(args=[token])
         return token
     return Side("raw task", submit, _no_confirm)
 
@@ -49,7 +49,7 @@ def raw_task() -> Side:
 def raw_chain(url: str) -> Side:
     def submit() -> str:
         token = uuid.uuid4().hex
-        (app.raw_fetch.s(url) | app.raw_cont.s(token)).apply_async()
+        (raw_app.raw_fetch.s(url) | raw_app.raw_cont.s(token)).apply_async()
         return token
     return Side("raw chain", submit, _no_confirm)
 
@@ -57,7 +57,7 @@ def raw_chain(url: str) -> Side:
 def raw_hop() -> Side:
     def submit() -> str:
         token = uuid.uuid4().hex
-        app.raw_hop.apply_async(args=[token])
+        raw_app.raw_hop.apply_async(args=[token])
         return token
     return Side("raw hop", submit, _no_confirm)
 
@@ -65,7 +65,7 @@ def raw_hop() -> Side:
 def raw_continuation(url: str, n: int) -> Side:
     def submit() -> str:
         token = uuid.uuid4().hex
-        app.raw_step.apply_async(args=[url, 0, n, token])
+        raw_app.raw_step.apply_async(args=[url, 0, n, token])
         return token
     return Side(f"raw continuation ({n})", submit, _no_confirm)
 
@@ -93,7 +93,7 @@ def _take(side_r: redis.Redis, timeout_s: float = 120) -> str:
 
 def throughput(s: Side, *, in_flight: int, total: int) -> float:
     """Units per second with ``in_flight`` submitted and not yet finished at any time."""
-    side_r = app.side
+    side_r = config.side
     side_r.delete(config.DONE_KEY)
     t0 = time.perf_counter()
     ids = [s.submit() for _ in range(min(in_flight, total))]
@@ -107,7 +107,7 @@ def throughput(s: Side, *, in_flight: int, total: int) -> float:
 
 def latency(s: Side, *, samples: int) -> list[float]:
     """Milliseconds of one unit at a time, submission to confirmed end."""
-    side_r = app.side
+    side_r = config.side
     side_r.delete(config.DONE_KEY)
     out = []
     for _ in range(samples):
@@ -163,7 +163,7 @@ def scale_run(s: Side, worker: Worker, n: int, *, repeats: int = 1) -> dict[str,
 def _one_run(s: Side, worker: Worker, n: int) -> dict[str, Any]:
     """One run of ``n`` tasks: wall time, worker RSS, Redis traffic, and for dispatched runs the
     replay's share of each resume (from the stats ``bench.app`` pushes per execution)."""
-    side_r = app.side
+    side_r = config.side
     side_r.delete(config.DONE_KEY, config.RESUMES_KEY)
     with RssSampler(worker) as rss, Traffic(side_r) as traffic:
         t0 = time.perf_counter()
