@@ -6,10 +6,16 @@ records) and returns ``i``. The job ``chain`` makes ``n`` such calls one after a
 its executions pushes the name of the Celery task it runs in to ``side:<tag>:exec``
 (``trigger-celery.run`` from a run message, ``ctr.ops.bump`` when a settled task continued the
 run in place).
+
+With ``TESTS_HOLD_SUSPENSION_OPEN`` set in a worker's environment, each suspension of a run that
+waits for a task is held open (a ``before_suspend`` hook) until that task has completed, and
+``side:held:<run id>`` counts it: a task settling while its run suspends, made certain.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from typing import Any
 
@@ -71,3 +77,20 @@ def chain(payload: Chain, io: Any, ctx: Any) -> dict[str, Any]:
         total += io.ctr.ops.bump(f"t{i}", tag=payload.tag, i=i, sleep=payload.sleep)
     io.logger.info("chain done", total=total)
     return {"total": total}
+
+
+def _hold_suspension_open(execution: Any, suspend: Any) -> None:
+    """Keep the run's suspension open until the task it waits on has completed."""
+    if not suspend.waits_on:
+        return
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        raw = side.hget(execution.keys[1], suspend.waits_on)
+        if raw and json.loads(raw)["status"] == "COMPLETED":
+            side.rpush(f"side:held:{execution.run_id}", time.time())
+            return
+        time.sleep(0.02)
+
+
+if os.environ.get("TESTS_HOLD_SUSPENSION_OPEN"):
+    client.executor.before_suspend.append(_hold_suspension_open)

@@ -372,6 +372,12 @@ class Executor:
             x.run_id, x.token, wake_at=s.wake_at, reason=s.reason, due_s=due, idem=s.idem,
             record_json=rec_json, wait_for=s.wait_for, keep_pending=s.keep_pending,
             waits_on=s.waits_on))
+        if s.send is not None and outcome in ("now", "waiting"):
+            try:  # the task's first message, its record stored with the suspension
+                s.send()
+            except Exception:  # noqa: BLE001 - the run's check at check_at sends it again
+                logger.warning("run %s: could not send the message of task %s; the run sends "
+                               "it again at its check", x.run_id, s.idem, exc_info=True)
         if outcome == "now":
             self.send_run(x.run_id, seq, job_id=x.run.get("job_id", ""),
                           queue=x.run.get("queue", ""))

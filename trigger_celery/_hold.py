@@ -201,33 +201,37 @@ def attempt_continues() -> None:
         _gate.mark(BUSY)
 
 
-def send_and_hold(x: RunExecution, idem: str, write: Callable[[bool], object],
-                  send: Callable[[], None], *, short: bool = False) -> TaskRecord | None:
-    """Dispatch task ``idem`` of execution ``x`` (``write(held)`` stores its record, naming it
-    ``held`` when the execution holds for it; ``send()`` publishes attempt 1), then wait for it
-    to settle, within the hold's bounds. Whether to hold is decided first (an idle process that
-    takes the task at once is busy by the time the message is out). ``short``: the execution
-    has reached at most :data:`HOLD_AFTER_TASKS` records and the task's worker can continue the
-    run in place: no hold.
+def may_hold(x: RunExecution, *, short: bool = False) -> bool:
+    """Whether execution ``x`` holds for the dispatched task it is about to send, decided before
+    the send (an idle process that takes the task at once is busy by the time the message is
+    out). True enters this worker's :class:`HoldGate`; :func:`send_and_hold` then leaves it.
+    ``short``: the execution has reached at most :data:`HOLD_AFTER_TASKS` records and the
+    task's worker can continue the run in place: no hold. Also False with the hold off
+    (``dispatch_hold_s = 0``) or when no other process of the worker is free to take the task
+    now; the caller then suspends the run with the task's record and sends the task after."""
+    gate = _gate
+    return x.settings.dispatch_hold_s > 0 and not short and (gate is None or gate.enter())
+
+
+def send_and_hold(x: RunExecution, idem: str, write: Callable[[], object],
+                  send: Callable[[], None]) -> TaskRecord | None:
+    """Dispatch task ``idem`` of execution ``x`` (``write()`` stores its record naming it
+    ``held``, ``send()`` publishes attempt 1), then wait for it to settle, within the hold's
+    bounds. Call only after :func:`may_hold` said True.
 
     Returns the task's record (a dict, status ``COMPLETED`` or ``ERRORED``) once it settled, or
-    None: the hold is off, the task did not start within ``dispatch_hold_start_s`` or settle
-    within ``dispatch_hold_s`` (seconds), settled into a retry, or the store erred. On None the
+    None: the task did not start within ``dispatch_hold_start_s`` or settle within
+    ``dispatch_hold_s`` (seconds), settled into a retry, or the store erred. On None the
     caller suspends the run exactly as without a hold (waiting on the task: a settle just
     after the hold gave up makes that suspension due now).
     """
-    gate = _gate
-    if x.settings.dispatch_hold_s <= 0 or short or (gate is not None and not gate.enter()):
-        write(False)  # no other process is free to take the task now: do not hold
-        send()
-        return None
     try:
-        write(True)
+        write()
         send()
         return _hold(x, idem)
     finally:
-        if gate is not None:
-            gate.leave()
+        if _gate is not None:
+            _gate.leave()
 
 
 def _hold(x: RunExecution, idem: str) -> TaskRecord | None:

@@ -34,7 +34,7 @@ from trigger_celery._errors import (
     TaskOutputError,
     ValidationError,
 )
-from trigger_celery._hold import HOLD_AFTER_TASKS, send_and_hold
+from trigger_celery._hold import HOLD_AFTER_TASKS, may_hold, send_and_hold
 from trigger_celery._io import IO, call_with
 from trigger_celery._keys import idempotency_key
 from trigger_celery._parallel import run_parallel
@@ -98,13 +98,16 @@ class Suspension(Suspend):
     ``wake_at``, the run only checks on it a grace period later), ``check_at`` (epoch seconds:
     when to check on dispatched tasks), ``waits_on`` (the dispatched task it waits for, if
     any), ``wait_for`` (an ``io.parallel`` batch's dispatched tasks in flight: the run wakes
-    once all completed) and ``keep_pending`` (another task may settle and wake it meanwhile)."""
+    once all completed), ``keep_pending`` (another task may settle and wake it meanwhile) and
+    ``send`` (publishes the first message of the dispatched task ``rec`` once the suspension
+    that writes its record is stored, so the run is WAITING before the task can settle)."""
 
     def __init__(self, wake_at: float | None, reason: str, idem: str,
                  rec: TaskRecord | None, message: bool = True, check_at: float | None = None,
                  *, waits_on: str = "", wait_for: tuple[str, ...] = (),
-                 keep_pending: bool = False):
+                 keep_pending: bool = False, send: Callable[[], None] | None = None):
         super().__init__(wake_at, reason)
+        self.send = send
         self.idem = idem
         self.rec = rec
         self.message = message
@@ -201,14 +204,16 @@ class RunExecution:
     def suspend(self, wake_at: float | None, reason: str, idem: str = "",
                 rec: TaskRecord | None = None, *, message: bool = True,
                 check_at: float | None = None, waits_on: str = "",
-                wait_for: tuple[str, ...] = (), keep_pending: bool = False) -> NoReturn:
+                wait_for: tuple[str, ...] = (), keep_pending: bool = False,
+                send: Callable[[], None] | None = None) -> NoReturn:
         """Raise :class:`Suspend`; the executor writes ``rec`` with the suspension.
 
         ``wake_at`` (epoch seconds) is when the run is due; ``None``: when a dispatched task wakes
         it, checked at ``check_at`` (epoch seconds; default ``dispatch_check_s`` from now).
         ``message=False``: something else (a task's own retry message) is due at ``wake_at``;
         the run only checks on it a grace period later. ``waits_on``: the dispatched task
-        whose settle wakes the run; ``wait_for``, ``keep_pending``: see :class:`Suspension`.
+        whose settle wakes the run; ``wait_for``, ``keep_pending``, ``send``: see
+        :class:`Suspension`.
 
         Inside an ``io.parallel`` item the suspension only stops that item: ``rec`` is written
         now, and the batch suspends the run once for all its items (``_parallel.py``).
@@ -216,8 +221,11 @@ class RunExecution:
         if self.batch_depth and rec is not None:
             self.checkpoint(idem, rec)
             idem, rec = "", None
+            if send is not None:
+                send()
+                send = None
         raise Suspension(wake_at, reason, idem, rec, message, check_at, waits_on=waits_on,
-                         wait_for=wait_for, keep_pending=keep_pending)
+                         wait_for=wait_for, keep_pending=keep_pending, send=send)
 
     def log(self, level: str, message: str, data: dict[str, Any]) -> None:
         """``io.logger``: store a log line unless an earlier execution did (replay): while
@@ -486,20 +494,24 @@ class RunExecution:
                 "queue": integ.queue, "created_at": now, "dispatched_at": now, "queued_at": now,
             }
             self.placed(rec)
+            check_at = now + self.settings.dispatch_check_s
             if self.batch_depth:  # io.parallel: the other items go on meanwhile, no hold
                 self.checkpoint(idem, rec)
                 self.send_task(integ, qname, idem, 1, rec)
-            else:
+            elif may_hold(self, short=self.reached <= HOLD_AFTER_TASKS and
+                          self.executor.continues_here(self.run.get("queue", ""), integ.queue)):
                 held = send_and_hold(  # its result in place, if it comes soon (_hold.py)
-                    self, idem, lambda hold: self.checkpoint(idem, rec, held=hold),
-                    lambda: self.send_task(integ, qname, idem, 1, rec),
-                    short=self.reached <= HOLD_AFTER_TASKS
-                    and self.executor.continues_here(self.run.get("queue", ""), integ.queue))
+                    self, idem, lambda: self.checkpoint(idem, rec, held=True),
+                    lambda: self.send_task(integ, qname, idem, 1, rec))
                 if held is not None:
                     self.tasks[idem] = held
                     return self._replayed(key, held)
-            self.suspend(None, reason, check_at=now + self.settings.dispatch_check_s,
-                         waits_on=idem)
+            else:
+                # no hold: the record goes with the suspension (one write, and the run is
+                # WAITING before the task can settle), the task's message once it is stored
+                self.suspend(None, reason, idem, rec, check_at=check_at, waits_on=idem,
+                             send=lambda: self.send_task(integ, qname, idem, 1, rec))
+            self.suspend(None, reason, check_at=check_at, waits_on=idem)
         retry_at = rec.get("retry_at")
         if rec["status"] == WAITING and retry_at:
             if retry_at > now:

@@ -96,6 +96,24 @@ def test_no_continuing_in_place_when_off_or_where_the_runs_queue_is_not_consumed
     assert store_redis.lrange("side:cip-split:exec", 0, -1) == ["trigger-celery.run"] * 3
 
 
+def test_a_task_settling_while_its_run_suspends_still_wakes_it(start_worker, store_redis):
+    """The run's suspension is held open (a before_suspend hook) until the task it waits on
+    has completed and tried to wake the run; the run must still resume. A call that does not
+    hold sends its task only once the suspension is stored, so the race needs a task sent
+    before: a hold that gives up at once (``dispatch_hold_s`` 1 ms; no continuing in place, so
+    that the one-call run holds), the run's hash still naming the task ``held`` when it
+    settles (its settle then hands the record to the hold and marks nothing on the run)."""
+    from tests.hold_app import client
+
+    start_worker(APP, name="hold-race", TRIGGER_CELERY_DISPATCH_HOLD_S="0.001",
+                 TRIGGER_CELERY_CONTINUE_IN_PLACE="0", TESTS_HOLD_SUSPENSION_OPEN="1")
+    h = client.trigger("chain", {"tag": "race", "n": 1, "sleep": 0.2})  # outlives the hold
+    assert h.result(timeout=20) == {"total": 0}  # well before dispatch_check_s would re-check
+    assert store_redis.llen(f"side:held:{h.id}") == 1  # the task completed first
+    assert client.get_run(h.id).executions == 2
+    assert side(store_redis, "race", 0) == 1
+
+
 def test_no_free_process_the_hold_gives_way_within_the_start_window(start_worker, store_redis):
     """One pool process: while it holds the run, nobody can run the task. The hold (30 s) must
     not wait it out: the task has not started within dispatch_hold_start_s, so the run
@@ -136,6 +154,44 @@ def test_sigkill_mid_hold_the_run_completes_elsewhere(start_worker, store_redis)
     # the task in flight at the kill may run once more; the rest once
     assert all(side(store_redis, "kill", i) in (1, 2) for i in range(done, n))
     assert [t.status for t in run.tasks] == ["COMPLETED"] * n
+
+
+def test_an_unheld_dispatch_stores_its_record_with_the_suspension_then_sends_it(
+        store_redis, urls):
+    """Without a hold (here a short run that the task's worker can continue in place) the
+    task's record is written by the run's suspension itself, and the task's message goes out
+    only once that is stored: the run is WAITING before the task can settle, so the settle
+    always wakes it (continuing it in place on a worker) rather than leaving wake_pending."""
+    import json
+
+    import redis
+
+    from tests.hold_app import client, counter
+    from trigger_celery._keys import idempotency_key
+
+    broker = redis.Redis.from_url(urls["broker"])
+    h = client.trigger("chain", {"tag": "order", "n": 1})
+    run_key, tasks_key = client.store.run_keys(h.id)[:2]
+    idem = idempotency_key(h.id, None, "t0")
+    seen = []
+
+    def before(x, s) -> None:  # the suspension is about to be stored
+        seen.append((s.idem, s.rec["status"], store_redis.hexists(tasks_key, idem),
+                     broker.llen("ctr")))
+
+    client.executor.before_suspend.append(before)
+    try:
+        assert client.executor.execute(h.id, int(store_redis.hget(run_key, "seq"))) == "ok"
+    finally:
+        client.executor.before_suspend.remove(before)
+    assert seen == [(idem, "PENDING", False, 0)]  # nothing stored nor sent before it
+    assert store_redis.hget(run_key, "status") == "WAITING"
+    assert json.loads(store_redis.hget(tasks_key, idem))["status"] == "PENDING"
+    assert broker.llen("ctr") == 1  # the task's message, after the suspension
+    assert client.executor.execute_operation(counter, "ops.bump", h.id, idem, 1) == "ok"
+    assert store_redis.hget(run_key, "status") == "QUEUED"  # woken by the settle
+    assert not store_redis.hget(run_key, "wake_pending")
+    broker.delete("ctr")
 
 
 def _executing_run(client, store_redis, tag: str) -> tuple[str, str]:

@@ -67,31 +67,6 @@ def triage(payload, io, ctx):
     return {"labeled": issue["number"], "delivery": ctx.event_id}
 
 
-@client.define_job(id="hold-suspend", version="1.0.0", trigger=invoke_trigger(),
-                   integrations={"github": github})
-def hold_suspend(payload, io, ctx):
-    return io.github.issues.get("get", **REPO, issue_number=1)["number"]
-
-
-def _hold_until_task_done(execution, suspend):
-    """Keep the run's suspension open until its dispatched task has completed (a lost-wake-up
-    race made certain)."""
-    run = execution.run
-    if run.get("job_id") != "hold-suspend" or "waiting for" not in suspend.reason:
-        return
-    tasks_key = execution.keys[1]
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        recs = [json.loads(v) for v in side.hvals(tasks_key)]
-        if recs and all(r["status"] == "COMPLETED" for r in recs):
-            side.rpush(f"side:held:{execution.run_id}", time.time())
-            return
-        time.sleep(0.02)
-
-
-client.executor.before_suspend.append(_hold_until_task_done)
-
-
 if os.environ.get("TESTS_CAPTURE_MESSAGES"):
     @before_task_publish.connect
     def _capture(body=None, headers=None, **kwargs):

@@ -181,18 +181,6 @@ def test_integration_run_task_hands_the_authenticated_client(gh, replay):
     assert req.headers.get("authorization") == f"token {TOKEN}"
 
 
-def test_task_finishing_while_its_run_suspends_still_wakes_it(
-        gh, replay, start_worker, gh_env, store_redis):
-    """The run's suspension is held open (a before_suspend hook) until the dispatched task has
-    completed and tried to wake the run; the run must still resume."""
-    start_worker(APP, concurrency=1, name="github-2",
-                 **{k: v for k, v in gh_env.items() if k.startswith(("GITHUB", "TESTS_"))})
-    replay.add("GET", f"{ISSUES}/1", body=issue_body(1))
-    handle = gh.trigger("hold-suspend", {})
-    assert handle.result(timeout=20) == 1  # well before dispatch_check_s would re-check
-    assert store_redis.llen(f"side:held:{handle.id}") == 1
-
-
 def test_webhook_deliveries_start_the_job_once_and_bad_signatures_nothing(gh, replay):
     from trigger_celery_github.webhooks import WebhookRejected, handle_webhook
 
