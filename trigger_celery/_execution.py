@@ -111,19 +111,21 @@ class LeaseKeeper:
         #: run hash key -> stack of (task record, started epoch s) of inline callbacks running
         self.running: dict[str, list[tuple[dict[str, Any], float]]] = {}
         self._published: dict[str, tuple[str, int]] = {}
-        self._held: dict[str, tuple[str, str, int]] = {}
+        self._held: dict[str, tuple[str, str, int, tuple[str, str, int] | None]] = {}
         self._expires: dict[str, float] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pid = 0
 
-    def hold(self, key: str, token: str, run_id: str = "", seq: int = 0) -> None:
+    def hold(self, key: str, token: str, run_id: str = "", seq: int = 0, *,
+             task: tuple[str, str, int] | None = None) -> None:
         """Renew lease ``key`` (held with ``token``; a run's lease names ``run_id`` and the
-        execution's ``seq``) until :meth:`release`."""
+        execution's ``seq``, a task attempt's lease its run id, idempotency key and attempt
+        number as ``task``) until :meth:`release`."""
         import os
 
         with self._lock:
-            self._held[key] = (token, run_id, seq)
+            self._held[key] = (token, run_id, seq, task)
             self._expires[key] = time.monotonic() + self.lease_ms / 1000
             if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
                 self._pid = os.getpid()
@@ -157,10 +159,10 @@ class LeaseKeeper:
         with self._lock:
             held = list(self._held.items())
         failing = False
-        for key, (token, run_id, seq) in held:
+        for key, (token, run_id, seq, task) in held:
             started = time.monotonic()
             try:
-                kept = self.store.renew(key, token, self.lease_ms, run_id, seq)
+                kept = self.store.renew(key, token, self.lease_ms, run_id, seq, task=task)
             except Exception as exc:  # noqa: BLE001 - store away: again in a second
                 failing = True
                 logger.debug("lease renewal failed for %s: %r", key, exc)
@@ -417,7 +419,7 @@ class Executor:
         rec: TaskRecord = json.loads(started.record)
         if started.starts > 1:  # this attempt started before and its worker died: it may repeat
             rec["rerun_after_loss"] = True
-        self.leases.hold(tlease, token)
+        self.leases.hold(tlease, token, task=(run_id, idem, attempt))
         try:
             with engine_clock(self.clock):
                 if _ratelimit.gate(self, integ, qname, run_id, idem, attempt, rec, token,

@@ -602,17 +602,25 @@ class Store:
         return min(firsts) if firsts else None
 
     def renew(self, lease_key: str, token: str, lease_ms: int, run_id: str = "",
-              seq: int = 0) -> int:
+              seq: int = 0, *, task: tuple[str, str, int] | None = None) -> int:
         """Extend a lease still held by ``token`` by ``lease_ms`` milliseconds (``renew.lua``),
-        or take it back if it expired while the store was away and the run is still this
-        execution's (EXECUTING at ``seq``); a run's lease (``run_id`` given) also moves its
-        schedule entry to the new expiry. Returns 1 renewed, 2 taken back, 0 lost."""
+        or take it back if it expired while the store was away and is still this holder's: a
+        run's lease (``run_id`` given; the run EXECUTING at ``seq``), whose schedule entry
+        also moves to the new expiry; or a task attempt's lease (``task``: its run id,
+        idempotency key and attempt number; the attempt not settled yet). Any other lease is
+        taken back whenever it is missing. Returns 1 renewed, 2 taken back, 0 lost."""
         due = self.now() + lease_ms / 1000
         if run_id:
             keys = [lease_key, self.schedule_key(run_id), self.run_key(run_id)]
-        else:  # unused names in the lease's slot (its shard's hash tag comes first)
+            args = [token, lease_ms, run_id, due, seq, "", 0]
+        elif task is not None:
+            task_run, idem, attempt = task
+            keys = [lease_key, self.run_keys(task_run)[1], f"{lease_key}:unused"]
+            args = [token, lease_ms, "", due, 0, idem, attempt]
+        else:  # another lease: unused names in its slot (its shard's hash tag comes first)
             keys = [lease_key, f"{lease_key}:unused", f"{lease_key}:unused"]
-        return int(self._script("renew", keys, [token, lease_ms, run_id, due, seq]))
+            args = [token, lease_ms, "", due, 0, "", 0]
+        return int(self._script("renew", keys, args))
 
     # -- executions (every write fenced by the execution's lease token) ----------------------
 

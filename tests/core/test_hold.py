@@ -270,6 +270,29 @@ def test_a_held_task_that_settles_into_a_retry_ends_the_hold_and_the_run_is_due_
     assert suspended.outcome == "now"
 
 
+def test_a_task_lease_is_taken_back_only_while_its_attempt_is_unsettled(store_redis):
+    """A task attempt's lease that expired while the store was away is taken back by its
+    worker's renewal; once the attempt settled (its settle deleted the lease), a renewal that
+    comes just after does not bring the lease back, so the next attempt can start."""
+    from tests.hold_app import client
+    from trigger_celery._store import dumps
+
+    store = client.store
+    run_id, token = _executing_run(client, store_redis, "renew")
+    assert store.checkpoint(run_id, token, "i0", dumps(_record("renew"))) == "stored"
+    assert store.task_start(run_id, "i0", 1, "w1", 30_000).outcome == "ok"
+    tlease, task = store.task_lease_key(run_id, "i0"), (run_id, "i0", 1)
+    assert store.renew(tlease, "w1", 30_000, task=task) == 1
+    store_redis.delete(tlease)  # expired while the store was away
+    assert store.renew(tlease, "w1", 30_000, task=task) == 2
+    assert store_redis.get(tlease) == "w1"
+    retry = {**_record("renew"), "status": "WAITING", "attempts": 1, "retry_at": time.time()}
+    assert store.task_settle(run_id, "i0", "w1", dumps(retry)).outcome == "pending"
+    assert store.renew(tlease, "w1", 30_000, task=task) == 0  # a renewal just after the settle
+    assert not store_redis.exists(tlease)
+    assert store.task_start(run_id, "i0", 2, "w2", 30_000).outcome == "ok"
+
+
 def test_an_attempt_with_no_record_runs_nothing(store_redis):
     """A message whose record never came (its execution died between the two): dropped."""
     from tests.hold_app import client, counter
