@@ -374,8 +374,12 @@ class Executor:
             x.run_id, x.token, wake_at=s.wake_at, reason=s.reason, due_s=due, idem=s.idem,
             record_json=rec_json, wait_for=s.wait_for, keep_pending=s.keep_pending,
             waits_on=s.waits_on))
-        if s.send is not None and outcome in ("now", "waiting"):
-            try:  # the task's first message, its record stored with the suspension
+        # the task's first message, its record stored with the suspension; on 'lost' too: a
+        # suspension retried after a lost reply finds its own first write done (the lease
+        # gone), and after a real takeover the attempt still runs at most once (task_start.lua:
+        # no record, or the new execution's with its own message)
+        if s.send is not None and outcome != "canceled":
+            try:
                 s.send()
             except Exception:  # noqa: BLE001 - the run's check at check_at sends it again
                 logger.warning("run %s: could not send the message of task %s; the run sends "

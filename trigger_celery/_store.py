@@ -14,7 +14,8 @@ on one node; see :meth:`Store.shard_of`)::
     P:run:{run_id}:logs           list    log entries (JSON), at most ``max_log_entries``
     P:run:{run_id}:lease          string  token of the execution holding the run (PX lease_s)
     P:run:{run_id}:tlease:<idem>  string  token of the worker running a dispatched task attempt
-    P:run:{run_id}:tstarts        hash    "<idem>:<attempt>" -> starts of that dispatched attempt
+    P:run:{run_id}:tstarts        hash    "<idem>:<attempt>" -> starts of that dispatched attempt;
+                                          "<idem>:settled_by" -> token of its last settle
                                           (2+: a worker died in it; TTL run_retention_s)
     P:run:{run_id}:notify         list    for an execution holding for a dispatched task
                                           (``_hold.py``, the run hash's ``held`` field names
@@ -615,7 +616,7 @@ class Store:
             args = [token, lease_ms, run_id, due, seq, "", 0]
         elif task is not None:
             task_run, idem, attempt = task
-            keys = [lease_key, self.run_keys(task_run)[1], f"{lease_key}:unused"]
+            keys = [lease_key, self.run_keys(task_run)[1], self.task_starts_key(task_run)]
             args = [token, lease_ms, "", due, 0, idem, attempt]
         else:  # another lease: unused names in its slot (its shard's hash tag comes first)
             keys = [lease_key, f"{lease_key}:unused", f"{lease_key}:unused"]
@@ -731,7 +732,7 @@ class Store:
         res = self._script(
             "task_settle",
             [run, tasks, self.task_lease_key(run_id, idem), self.schedule_key(run_id),
-             self.notify_key(run_id), self.waitfor_key(run_id)],
+             self.notify_key(run_id), self.waitfor_key(run_id), self.task_starts_key(run_id)],
             [idem, token, record_json, "1" if wake else "", run_id, self.now() + self.grace_s,
              self.notify_ttl_ms, "1" if completed else "", "1" if settled else ""],
         )

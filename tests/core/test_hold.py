@@ -194,6 +194,54 @@ def test_an_unheld_dispatch_stores_its_record_with_the_suspension_then_sends_it(
     broker.delete("ctr")
 
 
+def test_an_unheld_dispatch_is_sent_when_its_suspension_reply_was_lost(
+        store_redis, urls, monkeypatch):
+    """The suspension that stores the task's record ran, but its reply was lost: the retried
+    write finds the lease gone ('lost'); the record is stored, so the task is sent all the
+    same, not left to the run's check 30 s later."""
+    import redis
+
+    from tests.hold_app import client
+    from trigger_celery._keys import idempotency_key
+
+    broker = redis.Redis.from_url(urls["broker"])
+    broker.delete("ctr")
+    h = client.trigger("chain", {"tag": "lost-reply", "n": 1})
+    run_key = client.store.run_key(h.id)
+    real, outcomes = client.store.suspend, []
+
+    def suspend_reply_lost(*args, **kwargs):
+        got = real(*args, **kwargs)
+        outcomes.append(got.outcome)
+        if len(outcomes) == 1:
+            raise redis.ConnectionError("reply lost")
+        return got
+
+    monkeypatch.setattr(client.store, "suspend", suspend_reply_lost)
+    assert client.executor.execute(h.id, int(store_redis.hget(run_key, "seq"))) == "ok"
+    assert outcomes == ["waiting", "lost"]
+    assert store_redis.hget(run_key, "status") == "WAITING"
+    assert store_redis.hexists(client.store.run_keys(h.id)[1], idempotency_key(h.id, None, "t0"))
+    assert broker.llen("ctr") == 1
+    broker.delete("ctr")
+
+
+def test_a_suspension_of_a_canceled_run_stores_no_record(store_redis):
+    """As a checkpoint of a canceled run writes nothing, neither does its suspension: no task
+    shown PENDING that was never sent."""
+    from tests.hold_app import client
+    from trigger_celery._store import dumps
+
+    store = client.store
+    run_id, token = _executing_run(client, store_redis, "canceled")
+    assert store.cancel(run_id) == "CANCELED"
+    suspended = store.suspend(run_id, token, wake_at=None, reason="waiting for t0",
+                              due_s=time.time() + 60, idem="i0",
+                              record_json=dumps(_record("canceled")), waits_on="i0")
+    assert suspended.outcome == "canceled"
+    assert not store_redis.hexists(store.run_keys(run_id)[1], "i0")
+
+
 def _executing_run(client, store_redis, tag: str) -> tuple[str, str]:
     """A run of ``chain`` taken by this process as an execution would (no worker runs it)."""
     h = client.trigger("chain", {"tag": tag, "n": 1})
@@ -291,6 +339,13 @@ def test_a_task_lease_is_taken_back_only_while_its_attempt_is_unsettled(store_re
     assert store.renew(tlease, "w1", 30_000, task=task) == 0  # a renewal just after the settle
     assert not store_redis.exists(tlease)
     assert store.task_start(run_id, "i0", 2, "w2", 30_000).outcome == "ok"
+    # a rate-limit deferral settles the attempt and leaves its record's attempts unchanged
+    # (the same attempt is sent again at its slot): no take-back after it either
+    assert store.renew(tlease, "w2", 30_000, task=(run_id, "i0", 2)) == 1
+    deferred = {**retry, "rate_limited_until": time.time() + 1}
+    assert store.task_settle(run_id, "i0", "w2", dumps(deferred)).outcome == "pending"
+    assert store.renew(tlease, "w2", 30_000, task=(run_id, "i0", 2)) == 0
+    assert store.task_start(run_id, "i0", 2, "w3", 30_000).outcome == "ok"
 
 
 def test_an_attempt_with_no_record_runs_nothing(store_redis):

@@ -22,14 +22,14 @@ local function status_of(idem)
   if not raw then return nil end
   return cjson.decode((string.gsub(raw, '\\u[dD][89a-fA-F]%x%x', '\\u003f')))['status']
 end
-if ARGV[7] ~= '' then redis.call('HSET', KEYS[2], ARGV[7], ARGV[8]) end
 redis.call('DEL', KEYS[3])
 redis.call('DEL', KEYS[5])
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 if redis.call('HGET', KEYS[1], 'status') == 'CANCELED' then
   redis.call('ZREM', KEYS[4], ARGV[2])
-  return {'canceled', seq}
+  return {'canceled', seq}  -- the record is not written, as checkpoint.lua refuses it
 end
+if ARGV[7] ~= '' then redis.call('HSET', KEYS[2], ARGV[7], ARGV[8]) end
 local pending = redis.call('HGET', KEYS[1], 'wake_pending')
 if ARGV[12] ~= '' then
   redis.call('HDEL', KEYS[1], 'held')

@@ -6,11 +6,16 @@
 -- settled). A settle that is not for good (a retry) pushes ``<idem>`` alone and sets wake_pending.
 -- A run WAITING on an io.parallel batch (its waitfor set, written by suspend.lua) is woken by
 -- the last of the batch's tasks to complete, or by any that fails for good or retries.
--- KEYS: run, tasks, task_lease, schedule, notify, waitfor
+-- The attempt's starts hash (KEYS[7]) keeps the token that settled it last (``<idem>:settled_by``):
+-- a renewal of the lease just after the settle (renew.lua) finds it and takes nothing back.
+-- KEYS: run, tasks, task_lease, schedule, notify, waitfor, starts
 -- ARGV: idem, token, record_json, wake ('1'/''), run_id, due_now_s, notify_ttl_ms,
 --       completed ('1': the record is COMPLETED), settled ('1': COMPLETED or ERRORED)
 if redis.call('GET', KEYS[3]) ~= ARGV[2] then return {'lost'} end
 redis.call('DEL', KEYS[3])
+if redis.call('EXISTS', KEYS[7]) == 1 then
+  redis.call('HSET', KEYS[7], ARGV[1] .. ':settled_by', ARGV[2])
+end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 if ARGV[4] ~= '1' then return {'stored'} end
 local status = redis.call('HGET', KEYS[1], 'status')
