@@ -132,10 +132,15 @@ class LeaseKeeper:
                 self._thread = threading.Thread(target=self._loop, name="tc-leases", daemon=True)
                 self._thread.start()
 
-    def release(self, key: str) -> None:
-        """Stop renewing lease ``key``."""
+    def release(self, key: str, token: str | None = None) -> None:
+        """Stop renewing lease ``key``; with ``token``, only while that token holds it (in a
+        threads or gevent pool another execution of this process may have taken the same
+        lease since, e.g. a run continued in place just after it suspended)."""
         with self._lock:
-            self._held.pop(key, None)
+            held = self._held.get(key)
+            if held is None or (token is not None and held[0] != token):
+                return
+            del self._held[key]
             self._expires.pop(key, None)
 
     def expires_at(self, key: str) -> float:
@@ -303,7 +308,7 @@ class Executor:
         except StoreUnavailable:
             return "store-unavailable"
         finally:
-            self.leases.release(lease)
+            self.leases.release(lease, token)
             release_slot(self, run_id, token, got.run)
         return "ok"
 
@@ -434,7 +439,7 @@ class Executor:
         except StoreUnavailable:
             return "store-unavailable"  # the run's dispatch check sends the attempt again
         finally:
-            self.leases.release(tlease)
+            self.leases.release(tlease, token)
 
     def _attempt(self, integ: Integration, qname: str, run_id: str, idem: str, attempt: int,
                  rec: TaskRecord, token: str, celery_task: Any) -> str:
@@ -521,7 +526,7 @@ class Executor:
         if done.outcome != "wake":
             return
         if celery_task is not None and settled and not _time_limited(celery_task):
-            self.leases.release(tlease)  # settled: its lease is gone, not to be renewed back
+            self.leases.release(tlease, token)  # settled: its lease is gone, not to be renewed
             if self._continue_in_place(run_id, done.seq, done.job_id, done.queue):
                 return
         self.send_run(run_id, done.seq, job_id=done.job_id, queue=done.queue)

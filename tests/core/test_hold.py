@@ -242,6 +242,23 @@ def test_a_suspension_of_a_canceled_run_stores_no_record(store_redis):
     assert not store_redis.hexists(store.run_keys(run_id)[1], "i0")
 
 
+def test_a_lease_released_by_an_earlier_holder_stays_with_the_new_one(store_redis):
+    """In a threads or gevent pool a run can be continued in place in the process whose
+    execution of it just suspended: that execution's release must not stop the renewals of
+    the new execution's lease (same key, another token)."""
+    from tests.hold_app import client
+    from trigger_celery._execution import LeaseKeeper
+
+    leases = LeaseKeeper(client.store)
+    key = client.store.run_keys("run_release")[3]
+    leases.hold(key, "first", "run_release", 1)
+    leases.hold(key, "second", "run_release", 2)  # continued in place, the same process
+    leases.release(key, "first")  # the suspended execution's finally
+    assert leases.expires_at(key) > 0
+    leases.release(key, "second")
+    assert leases.expires_at(key) == 0
+
+
 def _executing_run(client, store_redis, tag: str) -> tuple[str, str]:
     """A run of ``chain`` taken by this process as an execution would (no worker runs it)."""
     h = client.trigger("chain", {"tag": tag, "n": 1})
