@@ -10,6 +10,7 @@ run in place).
 With ``TESTS_HOLD_SUSPENSION_OPEN`` set in a worker's environment, each suspension of a run that
 waits for a task is held open (a ``before_suspend`` hook) until that task has completed, and
 ``side:held:<run id>`` counts it: a task settling while its run suspends, made certain.
+``TESTS_SOFT_TIME_LIMIT`` (seconds) sets Celery's app-wide ``task_soft_time_limit``.
 """
 
 from __future__ import annotations
@@ -91,6 +92,9 @@ def _hold_suspension_open(execution: Any, suspend: Any) -> None:
             return
         time.sleep(0.02)
 
+
+if os.environ.get("TESTS_SOFT_TIME_LIMIT"):  # an app-wide Celery limit (seconds)
+    celery.conf.task_soft_time_limit = float(os.environ["TESTS_SOFT_TIME_LIMIT"])
 
 if os.environ.get("TESTS_HOLD_SUSPENSION_OPEN"):
     client.executor.before_suspend.append(_hold_suspension_open)

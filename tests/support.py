@@ -157,8 +157,9 @@ def start_worker(worker_env: dict[str, str]) -> Iterator:
     started: list[Worker] = []
 
     def start(app: str = "tests.app", *, queues: str | None = None, concurrency: int = 2,
-              name: str = "w", **env: str) -> Worker:
-        w = Worker(app, {**worker_env, **env}, queues=queues, concurrency=concurrency, name=name)
+              pool: str = "prefork", name: str = "w", **env: str) -> Worker:
+        w = Worker(app, {**worker_env, **env}, queues=queues, concurrency=concurrency, pool=pool,
+                   name=name)
         started.append(w)
         return w.wait_ready()
 

@@ -540,6 +540,14 @@ class Executor:
                 and (run_queue or self.settings.runs_queue) in consumed
                 and (task_queue is None or task_queue in consumed))
 
+    def continues_after(self, integ: Integration, qname: str, run_queue: str = "") -> bool:
+        """Whether the worker that settles a task of ``integ``'s operation ``qname`` is to
+        continue its run (of runs queue ``run_queue``) in place, as far as is known before the
+        task runs: :meth:`continues_here` for both queues, and no Celery time limit on that
+        task or the app (``_settle`` does not continue a run inside a time-limited task)."""
+        return (self.continues_here(run_queue, integ.queue)
+                and not _time_limited(self.client.operation_celery_task(integ, qname)))
+
     def _continue_in_place(self, run_id: str, seq: int, job_id: str, queue: str) -> bool:
         """Continue in place: the run a settled task just woke executes in this process, as
         the run's message would have had it executed on any worker of its runs queue, saving

@@ -499,7 +499,7 @@ class RunExecution:
                 self.checkpoint(idem, rec)
                 self.send_task(integ, qname, idem, 1, rec)
             elif may_hold(self, short=self.reached <= HOLD_AFTER_TASKS and
-                          self.executor.continues_here(self.run.get("queue", ""), integ.queue)):
+                          self.executor.continues_after(integ, qname, self.run.get("queue", ""))):
                 held = send_and_hold(  # its result in place, if it comes soon (_hold.py)
                     self, idem, lambda: self.checkpoint(idem, rec, held=True),
                     lambda: self.send_task(integ, qname, idem, 1, rec))

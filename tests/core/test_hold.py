@@ -102,16 +102,34 @@ def test_a_task_settling_while_its_run_suspends_still_wakes_it(start_worker, sto
     hold sends its task only once the suspension is stored, so the race needs a task sent
     before: a hold that gives up at once (``dispatch_hold_s`` 1 ms; no continuing in place, so
     that the one-call run holds), the run's hash still naming the task ``held`` when it
-    settles (its settle then hands the record to the hold and marks nothing on the run)."""
+    settles (its settle then hands the record to the hold and marks nothing on the run). A
+    threads pool: its hold gate admits one holder without looking for an idle process, so the
+    run holds whatever the other thread is doing."""
     from tests.hold_app import client
 
-    start_worker(APP, name="hold-race", TRIGGER_CELERY_DISPATCH_HOLD_S="0.001",
+    start_worker(APP, name="hold-race", pool="threads", TRIGGER_CELERY_DISPATCH_HOLD_S="0.001",
                  TRIGGER_CELERY_CONTINUE_IN_PLACE="0", TESTS_HOLD_SUSPENSION_OPEN="1")
     h = client.trigger("chain", {"tag": "race", "n": 1, "sleep": 0.2})  # outlives the hold
     assert h.result(timeout=20) == {"total": 0}  # well before dispatch_check_s would re-check
     assert store_redis.llen(f"side:held:{h.id}") == 1  # the task completed first
     assert client.get_run(h.id).executions == 2
     assert side(store_redis, "race", 0) == 1
+
+
+def test_where_a_time_limit_keeps_a_run_from_continuing_in_place_a_short_run_holds(
+        start_worker, store_redis):
+    """An app-wide Celery time limit keeps a settled task from continuing its run in place
+    (it would run inside the limit); a short run then holds for its calls from the first,
+    instead of suspending at each and resuming through a run message (four executions). A
+    threads pool, whose hold gate admits one holder whatever the other thread does."""
+    from tests.hold_app import client
+
+    start_worker(APP, name="hold-limited", pool="threads", TESTS_SOFT_TIME_LIMIT="60",
+                 TRIGGER_CELERY_DISPATCH_HOLD_START_S="5", TRIGGER_CELERY_DISPATCH_HOLD_S="30")
+    h = client.trigger("chain", {"tag": "limited", "n": 3})
+    assert h.result(timeout=60) == {"total": 3}
+    assert client.get_run(h.id).executions == 1
+    assert set(store_redis.lrange("side:limited:exec", 0, -1)) == {"trigger-celery.run"}
 
 
 def test_no_free_process_the_hold_gives_way_within_the_start_window(start_worker, store_redis):
@@ -257,6 +275,21 @@ def test_a_lease_released_by_an_earlier_holder_stays_with_the_new_one(store_redi
     assert leases.expires_at(key) > 0
     leases.release(key, "second")
     assert leases.expires_at(key) == 0
+
+
+def test_a_resent_record_with_a_lone_surrogate_is_compared_not_refused(store_redis):
+    """A dispatched task's re-send compares the stored record's attempts (checkpoint.lua with
+    expect_attempts); a record holding a lone surrogate (escaped as JSON allows, which Lua's
+    cjson refuses) is compared like any other instead of failing the script."""
+    from tests.hold_app import client
+
+    store = client.store
+    run_id, token = _executing_run(client, store_redis, "surrogate")
+    stored = '{"key":"t0","status":"PENDING","attempts":0,"params":{"tag":"\\ud800"}}'
+    store_redis.hset(store.run_keys(run_id)[1], "i0", stored)
+    resent = stored.replace('"attempts":0', '"attempts":0,"resends":1')
+    assert store.checkpoint(run_id, token, "i0", resent, expect_attempts=0) == "stored"
+    assert store.checkpoint(run_id, token, "i0", resent, expect_attempts=1) == "moved"
 
 
 def _executing_run(client, store_redis, tag: str) -> tuple[str, str]:
