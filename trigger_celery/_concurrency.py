@@ -115,10 +115,10 @@ def run_fields(prefix: str, job_id: str, conc: Concurrency, payload: Any) -> dic
     return {"conc_key": base, "conc_name": name, "conc_limit": conc.limit}
 
 
-def lua_source(name: str) -> str:
-    """A script of ``lua/`` with the shared functions of ``conc_lib.lua`` before it."""
+def lua_source(name: str, lib: str = "conc_lib") -> str:
+    """A script of ``lua/`` with the shared functions of ``<lib>.lua`` before it."""
     lua = resources.files("trigger_celery") / "lua"
-    return (lua / "conc_lib.lua").read_text() + "\n" + (lua / f"{name}.lua").read_text()
+    return (lua / f"{lib}.lua").read_text() + "\n" + (lua / f"{name}.lua").read_text()
 
 
 def _due(flat: list[str]) -> list[DueRun]:

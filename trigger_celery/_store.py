@@ -90,6 +90,9 @@ _SCRIPTS = (
     "task_start", "task_settle", "claim_due", "log", "reset_task", "replay_warning",
     "ratelimit_acquire",
 )
+#: Scripts with a library of shared Lua functions before them (``lua_source``).
+_SCRIPT_LIBS = {"acquire": "conc_lib", "checkpoint": "record_lib", "renew": "record_lib",
+                "suspend": "record_lib", "task_start": "record_lib"}
 
 
 class Created(NamedTuple):
@@ -248,10 +251,11 @@ class Store:
         self.consumers_since_key = f"{self.prefix}:consumers:since"
         lua = resources.files("trigger_celery") / "lua"
         self._scripts = {
-            name: self.redis.register_script((lua / f"{name}.lua").read_text())
+            name: self.redis.register_script(
+                lua_source(name, _SCRIPT_LIBS[name]) if name in _SCRIPT_LIBS
+                else (lua / f"{name}.lua").read_text())
             for name in _SCRIPTS
         }
-        self._scripts["acquire"] = self.redis.register_script(lua_source("acquire"))
         self.slots = Slots(self)
         #: The engine clock, epoch seconds: ``time.time``, or under ``test_clock`` the real
         #: clock plus the test's offset (:class:`~trigger_celery._time.OffsetClock`, one GET).

@@ -11,8 +11,7 @@ if redis.call('HGET', KEYS[1], 'status') == 'CANCELED' then return -1 end
 if ARGV[4] and ARGV[4] ~= '' then
   local cur = redis.call('HGET', KEYS[2], ARGV[2])
   if not cur then return -2 end
-  -- cjson refuses the escape of a lone surrogate: decode a sanitized copy
-  local rec = cjson.decode((string.gsub(cur, '\\u[dD][89a-fA-F]%x%x', '\\u003f')))
+  local rec = decode_record(cur)
   if rec['status'] == 'COMPLETED' or rec['status'] == 'ERRORED'
       or tonumber(rec['attempts']) ~= tonumber(ARGV[4]) then
     return -2

@@ -24,8 +24,7 @@ elseif ARGV[6] ~= '' then
   if redis.call('HGET', KEYS[3], ARGV[6] .. ':settled_by') == ARGV[1] then return 0 end
   local raw = redis.call('HGET', KEYS[2], ARGV[6])
   if not raw then return 0 end
-  -- cjson refuses the escape of a lone surrogate: decode a sanitized copy
-  local rec = cjson.decode((string.gsub(raw, '\\u[dD][89a-fA-F]%x%x', '\\u003f')))
+  local rec = decode_record(raw)
   if tonumber(rec['attempts']) + 1 ~= tonumber(ARGV[7]) then return 0 end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])

@@ -16,11 +16,10 @@
 -- ARGV: token, run_id, wake_at_s ('' = woken by a task), reason, now_s, due_s, idem ('' = none),
 --       record_json, due_now_s, keep_pending ('1'/''), waitfor_ttl_s, waits_on, idem...
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {'lost'} end
--- status of a task record; cjson refuses the escape of a lone surrogate: decode a sanitized copy
-local function status_of(idem)
+local function status_of(idem)  -- a task record's status (nil: no record)
   local raw = redis.call('HGET', KEYS[2], idem)
   if not raw then return nil end
-  return cjson.decode((string.gsub(raw, '\\u[dD][89a-fA-F]%x%x', '\\u003f')))['status']
+  return decode_record(raw)['status']
 end
 redis.call('DEL', KEYS[3])
 redis.call('DEL', KEYS[5])

@@ -7,9 +7,7 @@ local status = redis.call('HGET', KEYS[4], 'status')
 if status == 'CANCELED' or status == 'SUCCESS' or status == 'FAILURE' then return {'finished'} end
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if not cur then return {'missing'} end
--- cjson refuses the escape of a lone surrogate (Python writes one for text that JSON decoded
--- from one): read status and attempts from a copy where any \uD800-\uDFFF escape is a '?'.
-local rec = cjson.decode((string.gsub(cur, '\\u[dD][89a-fA-F]%x%x', '\\u003f')))
+local rec = decode_record(cur)
 if rec['status'] == 'COMPLETED' or rec['status'] == 'ERRORED' then return {'done'} end
 if tonumber(rec['attempts']) + 1 ~= tonumber(ARGV[2]) then return {'stale'} end
 if not redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[4]) then return {'busy'} end
