@@ -212,8 +212,8 @@ class RunExecution:
         it, checked at ``check_at`` (epoch seconds; default ``dispatch_check_s`` from now).
         ``message=False``: something else (a task's own retry message) is due at ``wake_at``;
         the run only checks on it a grace period later. ``waits_on``: the dispatched task
-        whose settle wakes the run; ``wait_for``, ``keep_pending``, ``send``: see
-        :class:`Suspension`.
+        whose settle wakes the run; ``wait_for``, ``keep_pending``, ``send`` (not inside an
+        ``io.parallel`` item, which sends its task itself): see :class:`Suspension`.
 
         Inside an ``io.parallel`` item the suspension only stops that item: ``rec`` is written
         now, and the batch suspends the run once for all its items (``_parallel.py``).
@@ -221,9 +221,6 @@ class RunExecution:
         if self.batch_depth and rec is not None:
             self.checkpoint(idem, rec)
             idem, rec = "", None
-            if send is not None:
-                send()
-                send = None
         raise Suspension(wake_at, reason, idem, rec, message, check_at, waits_on=waits_on,
                          wait_for=wait_for, keep_pending=keep_pending, send=send)
 
@@ -495,14 +492,17 @@ class RunExecution:
             }
             self.placed(rec)
             check_at = now + self.settings.dispatch_check_s
+
+            def send() -> None:  # attempt 1's message
+                self.send_task(integ, qname, idem, 1, rec)
+
             if self.batch_depth:  # io.parallel: the other items go on meanwhile, no hold
                 self.checkpoint(idem, rec)
-                self.send_task(integ, qname, idem, 1, rec)
+                send()
             elif may_hold(self, short=self.reached <= HOLD_AFTER_TASKS and
                           self.executor.continues_after(integ, qname, self.run.get("queue", ""))):
                 held = send_and_hold(  # its result in place, if it comes soon (_hold.py)
-                    self, idem, lambda: self.checkpoint(idem, rec, held=True),
-                    lambda: self.send_task(integ, qname, idem, 1, rec))
+                    self, idem, lambda: self.checkpoint(idem, rec, held=True), send)
                 if held is not None:
                     self.tasks[idem] = held
                     return self._replayed(key, held)
@@ -510,7 +510,7 @@ class RunExecution:
                 # no hold: the record goes with the suspension (one write, and the run is
                 # WAITING before the task can settle), the task's message once it is stored
                 self.suspend(None, reason, idem, rec, check_at=check_at, waits_on=idem,
-                             send=lambda: self.send_task(integ, qname, idem, 1, rec))
+                             send=send)
             self.suspend(None, reason, check_at=check_at, waits_on=idem)
         retry_at = rec.get("retry_at")
         if rec["status"] == WAITING and retry_at:
