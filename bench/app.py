@@ -23,7 +23,6 @@ the execution that finished the run, ``new`` the calls that returned a new resul
 from __future__ import annotations
 
 import json
-import os
 import time
 from typing import Any
 
@@ -35,8 +34,6 @@ from trigger_celery import TriggerClient, invoke_trigger
 
 client = TriggerClient("bench", redis_url=config.STORE_URL, broker_url=config.BROKER_URL)
 celery = client.celery
-side = config.side
-done = config.done
 bench_http = BenchHttp(credential="unused")
 
 
@@ -50,7 +47,7 @@ def bench_inline(payload: dict[str, Any], io: Any, ctx: Any) -> Any:
     out = None
     for i in range(int(payload.get("n", 1))):
         out = io.run_task(f"t{i}", config.work)
-    done(ctx.run_id)
+    config.done(ctx.run_id)
     return out
 
 
@@ -69,7 +66,7 @@ def bench_dispatch(payload: dict[str, Any], io: Any, ctx: Any) -> Any:
         else:
             stat["new"] = stat.get("new", 0) + 1  # held: the result came in place
     stat["final"] = 1
-    done(ctx.run_id)
+    config.done(ctx.run_id)
     return out
 
 
@@ -94,7 +91,7 @@ def _after() -> None:
         return
     end = time.perf_counter()
     pre, entry, replay_end = _stat["pre"], _stat["entry"], _stat["replay_end"]
-    side.rpush(config.RESUMES_KEY, json.dumps([
+    config.side.rpush(config.RESUMES_KEY, json.dumps([
         round((end - pre) * 1e6), round((entry - pre) * 1e6), round((replay_end - entry) * 1e6),
         _stat.get("replayed", 0), _stat.get("final", 0), _stat.get("new", 0),
     ]))
@@ -102,4 +99,4 @@ def _after() -> None:
 
 @worker_ready.connect
 def _ready(**_: Any) -> None:
-    side.set(config.READY_KEY + os.environ.get("BENCH_WORKER_NAME", "worker"), os.getpid())
+    config.mark_ready()

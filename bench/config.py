@@ -36,3 +36,9 @@ def done(token: str) -> None:
     """How both sides end a unit of work (a run, a raw task, a DBOS workflow): one ``RPUSH``
     of its id to :data:`DONE_KEY`, which the benchmark waits on with ``BLPOP``."""
     side.rpush(DONE_KEY, token)
+
+
+def mark_ready(default_name: str = "worker") -> None:
+    """A benchmark worker process says it is ready: ``READY_KEY`` + its name
+    (``BENCH_WORKER_NAME``, else ``default_name``) set to its pid (``bench.infra.Worker``)."""
+    side.set(READY_KEY + os.environ.get("BENCH_WORKER_NAME", default_name), os.getpid())

@@ -9,18 +9,14 @@ each calling :func:`bench.config.work` (the callback both other sides run), then
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
 from typing import Any
 
-import redis
 from dbos import DBOS, DBOSConfig
 
 from bench import config
-
-side = redis.Redis.from_url(config.SIDE_URL)
 
 
 @DBOS.step(name="bench_step")
@@ -33,7 +29,7 @@ def bench_wf(n: int, token: str) -> Any:
     out = None
     for _ in range(n):
         out = bench_step()
-    side.rpush(config.DONE_KEY, token)
+    config.done(token)
     return out
 
 
@@ -46,7 +42,7 @@ def main(argv: list[str]) -> int:
     DBOS.listen_queues([queue])
     DBOS.launch()
     DBOS.register_queue(queue, polling_interval_sec=poll, on_conflict="always_update")
-    side.set(config.READY_KEY + os.environ.get("BENCH_WORKER_NAME", "dbos"), os.getpid())
+    config.mark_ready("dbos")
     stop.wait()
     DBOS.destroy(workflow_completion_timeout_sec=0)
     return 0

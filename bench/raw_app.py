@@ -16,7 +16,6 @@ Each ends its unit of work with :func:`bench.config.done`, as the trigger-celery
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import requests
@@ -71,4 +70,4 @@ def raw_step(url: str, i: int, n: int, token: str) -> None:
 
 @worker_ready.connect
 def _ready(**_: Any) -> None:
-    config.side.set(config.READY_KEY + os.environ.get("BENCH_WORKER_NAME", "worker"), os.getpid())
+    config.mark_ready()
