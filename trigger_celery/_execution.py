@@ -84,6 +84,10 @@ class Context:
 #: (field ``running_task``) by the lease thread, so ``runs show`` shows it while it runs.
 RUNNING_TASK_AFTER_S = 0.5
 
+#: What sends a run's message that the broker did not take (:meth:`Executor.publish`): the run's
+#: schedule entry, stored with the write that made the run due, is the poller's to send.
+POLLER_SENDS = "a worker's poller sends it when its schedule entry is due"
+
 
 def _time_limited(celery_task: Any) -> bool:
     """Whether Celery limits the time of this task (``time_limit``/``soft_time_limit`` on the
@@ -257,6 +261,21 @@ class Executor:
 
     # -- messages ----------------------------------------------------------------------------
 
+    def publish(self, send: Callable[[], object], what: str, then: str) -> bool:
+        """Publish a message whose record the store already holds (``send()``: a
+        :meth:`send_run` or :meth:`send_task` call). A broker that does not take it (down,
+        refusing, timing out after kombu's publish retries) is logged in one warning, not
+        raised: the stored record has its own way to the message (``then``, for the log: the
+        run's check of a dispatched task, the poller's schedule entry of a run), so a broker
+        outage never fails a run, nor an enqueue or a settle that already took effect.
+        Returns whether the message went out."""
+        try:
+            send()
+        except Exception as exc:  # noqa: BLE001 - the stored record's safety net sends it
+            logger.warning("%s: could not send its message (%r); %s", what, exc, then)
+            return False
+        return True
+
     def send_run(self, run_id: str, seq: int, *, job_id: str = "", queue: str = "",
                  eta_s: float | None = None) -> None:
         """Publish the run's execution message to the run's own runs queue (the one of the
@@ -382,19 +401,16 @@ class Executor:
         # the task's first message, its record stored with the suspension; on 'lost' too: a
         # suspension retried after a lost reply finds its own first write done (the lease
         # gone), and after a real takeover the attempt still runs at most once (task_start.lua:
-        # no record, or the new execution's with its own message)
+        # no record, or the new execution's with its own message). A broker error is logged:
+        # the run's check at check_at sends it again.
         if s.send is not None and outcome != "canceled":
-            try:
-                s.send()
-            except Exception:  # noqa: BLE001 - the run's check at check_at sends it again
-                logger.warning("run %s: could not send the message of task %s; the run sends "
-                               "it again at its check", x.run_id, s.idem, exc_info=True)
-        if outcome == "now":
-            self.send_run(x.run_id, seq, job_id=x.run.get("job_id", ""),
-                          queue=x.run.get("queue", ""))
-        elif outcome == "waiting" and in_window:
-            self.send_run(x.run_id, seq, eta_s=s.wake_at, job_id=x.run.get("job_id", ""),
-                          queue=x.run.get("queue", ""))
+            s.send()
+        if outcome == "now" or (outcome == "waiting" and in_window):
+            eta = s.wake_at if outcome == "waiting" else None
+            self.publish(lambda: self.send_run(x.run_id, seq, eta_s=eta,
+                                               job_id=x.run.get("job_id", ""),
+                                               queue=x.run.get("queue", "")),
+                         f"run {x.run_id}", POLLER_SENDS)
 
     def _finish(self, run_id: str, token: str, status: str, output: str | None,
                 error: ErrorRecord | None, fields: dict[str, str]) -> None:
@@ -529,7 +545,8 @@ class Executor:
             self.leases.release(tlease, token)  # settled: its lease is gone, not to be renewed
             if self._continue_in_place(run_id, done.seq, done.job_id, done.queue):
                 return
-        self.send_run(run_id, done.seq, job_id=done.job_id, queue=done.queue)
+        self.publish(lambda: self.send_run(run_id, done.seq, job_id=done.job_id,
+                                           queue=done.queue), f"run {run_id}", POLLER_SENDS)
 
     def continues_here(self, run_queue: str = "", task_queue: str | None = None) -> bool:
         """Whether a dispatched task that settles on this worker continues its run (of runs

@@ -214,20 +214,22 @@ def may_hold(x: RunExecution, *, short: bool = False) -> bool:
 
 
 def send_and_hold(x: RunExecution, idem: str, write: Callable[[], object],
-                  send: Callable[[], None]) -> TaskRecord | None:
+                  send: Callable[[], bool]) -> TaskRecord | None:
     """Dispatch task ``idem`` of execution ``x`` (``write()`` stores its record naming it
-    ``held``, ``send()`` publishes attempt 1), then wait for it to settle, within the hold's
-    bounds. Call only after :func:`may_hold` said True.
+    ``held``, ``send()`` publishes attempt 1: False when the broker did not take it), then wait
+    for it to settle, within the hold's bounds. Call only after :func:`may_hold` said True.
 
     Returns the task's record (a dict, status ``COMPLETED`` or ``ERRORED``) once it settled, or
-    None: the task did not start within ``dispatch_hold_start_s`` or settle within
-    ``dispatch_hold_s`` (seconds), settled into a retry, or the store erred. On None the
-    caller suspends the run exactly as without a hold (waiting on the task: a settle just
-    after the hold gave up makes that suspension due now).
+    None: the message did not go out, the task did not start within ``dispatch_hold_start_s``
+    or settle within ``dispatch_hold_s`` (seconds), settled into a retry, or the store erred.
+    On None the caller suspends the run exactly as without a hold (waiting on the task: a
+    settle just after the hold gave up makes that suspension due now; a message that did not
+    go out is sent again by the run's check of the task).
     """
     try:
         write()
-        send()
+        if not send():
+            return None
         return _hold(x, idem)
     finally:
         if _gate is not None:

@@ -105,7 +105,7 @@ class Suspension(Suspend):
     def __init__(self, wake_at: float | None, reason: str, idem: str,
                  rec: TaskRecord | None, message: bool = True, check_at: float | None = None,
                  *, waits_on: str = "", wait_for: tuple[str, ...] = (),
-                 keep_pending: bool = False, send: Callable[[], None] | None = None):
+                 keep_pending: bool = False, send: Callable[[], object] | None = None):
         super().__init__(wake_at, reason)
         self.send = send
         self.idem = idem
@@ -205,7 +205,7 @@ class RunExecution:
                 rec: TaskRecord | None = None, *, message: bool = True,
                 check_at: float | None = None, waits_on: str = "",
                 wait_for: tuple[str, ...] = (), keep_pending: bool = False,
-                send: Callable[[], None] | None = None) -> NoReturn:
+                send: Callable[[], object] | None = None) -> NoReturn:
         """Raise :class:`Suspend`; the executor writes ``rec`` with the suspension.
 
         ``wake_at`` (epoch seconds) is when the run is due; ``None``: when a dispatched task wakes
@@ -252,9 +252,14 @@ class RunExecution:
         return self.executor.write(self.keys[3], call, self.run_id)
 
     def send_task(self, integ: Integration, qname: str, idem: str, attempt: int,
-                  rec: TaskRecord) -> None:
-        """Publish attempt ``attempt`` (1-based) of dispatched task ``idem``."""
-        self.executor.send_task(integ, qname, self.run_id, idem, attempt, rec)
+                  rec: TaskRecord) -> bool:
+        """Publish attempt ``attempt`` (1-based) of dispatched task ``idem``, whose record is
+        stored. Returns False when the broker did not take it (logged, not raised: the run's
+        check of the task sends it again, see :meth:`Executor.publish`)."""
+        return self.executor.publish(
+            lambda: self.executor.send_task(integ, qname, self.run_id, idem, attempt, rec),
+            f"run {self.run_id}, task {rec.get('key')!r} attempt {attempt}",
+            "the run's check of the task sends it again")
 
     def send_event(self, name: str, payload: Any, *, id: str | None,
                    deliver_at: datetime | None) -> list[str]:
@@ -493,8 +498,8 @@ class RunExecution:
             self.placed(rec)
             check_at = now + self.settings.dispatch_check_s
 
-            def send() -> None:  # attempt 1's message
-                self.send_task(integ, qname, idem, 1, rec)
+            def send() -> bool:  # attempt 1's message
+                return self.send_task(integ, qname, idem, 1, rec)
 
             if self.batch_depth:  # io.parallel: the other items go on meanwhile, no hold
                 self.checkpoint(idem, rec)

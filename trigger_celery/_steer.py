@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import redis
 
 from trigger_celery._errors import ConfigurationError, RunNotFoundError
+from trigger_celery._execution import POLLER_SENDS
 from trigger_celery._states import WAITING
 from trigger_celery._store import dumps
 
@@ -72,5 +73,7 @@ def retry_now(client: TriggerClient, run_id: str, key: str) -> float:
                 continue
         else:
             raise ConfigurationError(f"run {run_id} kept changing; try again")
-    client.executor.send_run(run_id, seq, job_id=h.get("job_id", ""), queue=h.get("queue", ""))
+    client.executor.publish(lambda: client.executor.send_run(
+        run_id, seq, job_id=h.get("job_id", ""), queue=h.get("queue", "")), f"run {run_id}",
+        POLLER_SENDS)
     return before
