@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from celery.exceptions import Reject
+
 from trigger_celery import _metrics, _ratelimit
 from trigger_celery._concurrency import adopt_key, release_slot
 from trigger_celery._errors import (
@@ -38,7 +40,7 @@ from trigger_celery._hold import attempt_continues, attempt_settled
 from trigger_celery._keys import celery_task_id
 from trigger_celery._logging import run_finished
 from trigger_celery._policy import decide, error_record, record_attempt_failure
-from trigger_celery._replay import RunExecution, Suspension, encode_output
+from trigger_celery._replay import TASK_CHECK_SENDS, RunExecution, Suspension, encode_output
 from trigger_celery._states import (
     CANCELED,
     COMPLETED,
@@ -516,17 +518,29 @@ class Executor:
 
     def _retry_message(self, integ: Integration, qname: str, run_id: str, idem: str,
                        rec: TaskRecord, retry_at: float, celery_task: Any) -> None:
-        """The next attempt as Celery's own ``retry(eta=...)`` (Flower shows it as a retry)."""
+        """The next attempt as Celery's own ``retry(eta=...)`` (Flower shows it as a retry).
+        Its record is stored (waiting at ``retry_at``): a broker that does not take the message
+        is logged, as :meth:`publish` does, and the run's check of the task sends it again.
+
+        Raises:
+            celery.exceptions.Retry: inside a worker, once the retry's message is out.
+        """
         attempt = int(rec["attempts"]) + 1
+        what = f"run {run_id}, task {rec.get('key')!r} attempt {attempt}"
         if celery_task is None:
-            self.send_task(integ, qname, run_id, idem, attempt, rec, eta_s=retry_at)
+            self.publish(lambda: self.send_task(integ, qname, run_id, idem, attempt, rec,
+                                                eta_s=retry_at), what, TASK_CHECK_SENDS)
             return
-        raise celery_task.retry(
-            eta=datetime.fromtimestamp(retry_at, UTC), max_retries=None,
-            kwargs={"run_id": run_id, "idem": idem, "attempt": attempt,
-                    "connection": integ.connection_key},
-            **task_reprs(run_id, attempt, rec),  # else Flower shows the raw ids of a retry
-        )
+        try:
+            raise celery_task.retry(
+                eta=datetime.fromtimestamp(retry_at, UTC), max_retries=None,
+                kwargs={"run_id": run_id, "idem": idem, "attempt": attempt,
+                        "connection": integ.connection_key},
+                **task_reprs(run_id, attempt, rec),  # else Flower shows the raw ids of a retry
+            )
+        except Reject as rejected:  # Task.retry's publish failed (it raises Reject then)
+            logger.warning("%s: could not send its message (%r); %s", what, rejected.reason,
+                           TASK_CHECK_SENDS)
 
     def _settle(self, run_id: str, idem: str, token: str, rec_json: str, wake: bool, *,
                 completed: bool = False, settled: bool = False,

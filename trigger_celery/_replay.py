@@ -92,6 +92,12 @@ def encode_output(value: Any, what: str, limit: int) -> str:
     return text
 
 
+#: What sends a dispatched task's message that the broker did not take
+#: (:meth:`~trigger_celery._execution.Executor.publish`): its record is stored, and the run's
+#: check of the task (``_check_dispatched``, ``dispatch_check_s`` after it was sent) sends it.
+TASK_CHECK_SENDS = "the run's check of the task sends it again"
+
+
 class Suspension(Suspend):
     """The :class:`Suspend` an execution raises: ``idem`` and ``rec`` (a task record to write
     with the suspension, or none), ``message`` (False: a task's own retry message is due at
@@ -258,8 +264,7 @@ class RunExecution:
         check of the task sends it again, see :meth:`Executor.publish`)."""
         return self.executor.publish(
             lambda: self.executor.send_task(integ, qname, self.run_id, idem, attempt, rec),
-            f"run {self.run_id}, task {rec.get('key')!r} attempt {attempt}",
-            "the run's check of the task sends it again")
+            f"run {self.run_id}, task {rec.get('key')!r} attempt {attempt}", TASK_CHECK_SENDS)
 
     def send_event(self, name: str, payload: Any, *, id: str | None,
                    deliver_at: datetime | None) -> list[str]:

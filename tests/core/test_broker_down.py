@@ -8,10 +8,14 @@ from __future__ import annotations
 import json
 import logging
 import socket
+from typing import Any
+
+from pydantic import BaseModel
 
 from tests.hold_app import Chain, Counter, chain
-from trigger_celery import TriggerClient, invoke_trigger
+from trigger_celery import RetryOptions, TaskInfo, TriggerClient, invoke_trigger
 from trigger_celery._keys import idempotency_key
+from trigger_celery.integration import Integration, Namespace, operation
 
 
 def dead_broker_url() -> str:
@@ -52,3 +56,53 @@ def test_runs_and_dispatched_tasks_survive_a_broker_that_does_not_answer(
     start_worker("tests.hold_app", name="broker-back", TRIGGER_CELERY_DISPATCH_CHECK_S="1")
     assert h.result(timeout=60) == {"total": 1}
     assert [store_redis.get(f"side:nobroker:{i}") for i in range(2)] == ["1", "1"]
+
+
+class NoParams(BaseModel):
+    pass
+
+
+class Failing(Namespace):
+    name = "ops"
+
+    @operation(params=NoParams, display="fail")
+    def fail(client: Any, params: NoParams, task: TaskInfo) -> Any:
+        raise RuntimeError("the provider answered 500")
+
+
+class Flaky(Integration):
+    """``flaky.ops.fail``: always fails, retried at once (10 ms)."""
+
+    id = "flaky"
+    icon = "x"
+    namespaces = (Failing,)
+    retry = RetryOptions(limit=3, min_timeout_ms=10, max_timeout_ms=10)
+
+    def create_client(self, credential: str) -> Any:
+        return object()
+
+
+def test_a_retry_the_broker_does_not_take_is_left_to_the_runs_check(store_redis, urls, caplog):
+    """A failed attempt whose retry lies in the ETA window sends the next attempt's message
+    itself: when the broker does not take it, the attempt still ends as a retry (the record
+    waits at retry_at, for the run's check), instead of raising out of the task."""
+    dead = TriggerClient("tests-broker-down", redis_url=urls["store"],
+                         broker_url=dead_broker_url(), eta_window_s=60)
+    flaky = Flaky(credential="unused")
+
+    @dead.define_job(id="flaky", version="1.0.0", trigger=invoke_trigger(),
+                     integrations={"flaky": flaky})
+    def job(payload: Any, io: Any, ctx: Any) -> Any:
+        return io.flaky.ops.fail("f")
+
+    caplog.set_level(logging.WARNING, logger="trigger_celery")
+    h = dead.trigger("flaky", {})
+    run_key, tasks_key = dead.store.run_keys(h.id)[:2]
+    assert dead.executor.execute(h.id, int(store_redis.hget(run_key, "seq"))) == "ok"
+    idem = idempotency_key(h.id, None, "f")
+    assert dead.executor.execute_operation(flaky, "ops.fail", h.id, idem, 1) == "retry"
+    rec = json.loads(store_redis.hget(tasks_key, idem))
+    assert (rec["status"], rec["attempts"]) == ("WAITING", 1)
+    assert rec["retry_at"] > rec["created_at"]
+    assert "task 'f' attempt 2: could not send its message" in caplog.text
+    assert store_redis.hget(run_key, "status") in ("QUEUED", "WAITING")  # not failed
