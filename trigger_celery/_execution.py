@@ -25,6 +25,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from celery.exceptions import Reject
+from kombu.exceptions import ChannelError as AMQPChannelError
+from kombu.exceptions import ConnectionError as AMQPConnectionError
+from kombu.exceptions import KombuError
+from redis.exceptions import RedisError
 
 from trigger_celery import _metrics, _ratelimit
 from trigger_celery._concurrency import adopt_key, release_slot
@@ -85,6 +89,13 @@ class Context:
 #: An inline task whose callback runs longer than this (seconds) is written to its run's hash
 #: (field ``running_task``) by the lease thread, so ``runs show`` shows it while it runs.
 RUNNING_TASK_AFTER_S = 0.5
+
+#: What a publish raises when the broker does not take the message: kombu's errors (Celery
+#: re-raises a transport's recoverable ones as ``OperationalError``), the transport's others
+#: (amqp's connection and channel errors, redis-py's) and socket errors. Anything else (a bug)
+#: still raises.
+BROKER_ERRORS: tuple[type[Exception], ...] = (KombuError, AMQPConnectionError,
+                                              AMQPChannelError, RedisError, OSError)
 
 #: What sends a run's message that the broker did not take (:meth:`Executor.publish`): the run's
 #: schedule entry, stored with the write that made the run due, is the poller's to send.
@@ -266,14 +277,14 @@ class Executor:
     def publish(self, send: Callable[[], object], what: str, then: str) -> bool:
         """Publish a message whose record the store already holds (``send()``: a
         :meth:`send_run` or :meth:`send_task` call). A broker that does not take it (down,
-        refusing, timing out after kombu's publish retries) is logged in one warning, not
-        raised: the stored record has its own way to the message (``then``, for the log: the
-        run's check of a dispatched task, the poller's schedule entry of a run), so a broker
-        outage never fails a run, nor an enqueue or a settle that already took effect.
-        Returns whether the message went out."""
+        refusing, timing out after kombu's publish retries: :data:`BROKER_ERRORS`) is logged in
+        one warning, not raised: the stored record has its own way to the message (``then``,
+        for the log: the run's check of a dispatched task, the poller's schedule entry of a
+        run), so a broker outage never fails a run, nor an enqueue or a settle that already
+        took effect. Returns whether the message went out."""
         try:
             send()
-        except Exception as exc:  # noqa: BLE001 - the stored record's safety net sends it
+        except BROKER_ERRORS as exc:  # the stored record's safety net sends it
             logger.warning("%s: could not send its message (%r); %s", what, exc, then)
             return False
         return True
@@ -539,6 +550,8 @@ class Executor:
                 **task_reprs(run_id, attempt, rec),  # else Flower shows the raw ids of a retry
             )
         except Reject as rejected:  # Task.retry's publish failed (it raises Reject then)
+            if not isinstance(rejected.reason, BROKER_ERRORS):
+                raise
             logger.warning("%s: could not send its message (%r); %s", what, rejected.reason,
                            TASK_CHECK_SENDS)
 

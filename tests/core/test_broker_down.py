@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import logging
 import socket
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from pydantic import BaseModel
 
 from tests.hold_app import Chain, Counter, chain
@@ -18,19 +20,27 @@ from trigger_celery._keys import idempotency_key
 from trigger_celery.integration import Integration, Namespace, operation
 
 
-def dead_broker_url() -> str:
-    with socket.socket() as s:  # a port just free: connections to it are refused
+@pytest.fixture()
+def dead_broker_url() -> Iterator[str]:
+    """A loopback port bound but not listening for the whole test: connections are refused,
+    and no other process can take the port meanwhile."""
+    with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"redis://127.0.0.1:{port}/0"
+        yield f"redis://127.0.0.1:{s.getsockname()[1]}/0"
 
 
 def test_runs_and_dispatched_tasks_survive_a_broker_that_does_not_answer(
-        start_worker, store_redis, urls, caplog):
+        start_worker, store_redis, urls, caplog, dead_broker_url, monkeypatch):
+    from trigger_celery import _replay
+
     # the job of tests/hold_app.py on a client whose broker refuses every connection; a 5 s
     # lease makes the run's safety net (the poller's grace) 5 s, a 1 s check the task's
-    dead = TriggerClient("tests-hold", redis_url=urls["store"], broker_url=dead_broker_url(),
+    dead = TriggerClient("tests-hold", redis_url=urls["store"], broker_url=dead_broker_url,
                          lease_s=5, dispatch_check_s=1, continue_in_place=False)
+    held = []
+    real_hold = _replay.send_and_hold
+    monkeypatch.setattr(_replay, "send_and_hold",
+                        lambda x, idem, *a: held.append(idem) or real_hold(x, idem, *a))
     dead.define_job(id="chain", version="1.0.0", trigger=invoke_trigger(schema=Chain),
                     integrations={"ctr": Counter(credential="unused")})(chain.run)
     caplog.set_level(logging.WARNING, logger="trigger_celery")
@@ -44,6 +54,7 @@ def test_runs_and_dispatched_tasks_survive_a_broker_that_does_not_answer(
     # continuing in place) and its task's message does not go out either; the run waits on
     # the task instead of failing
     assert dead.executor.execute(h.id, int(store_redis.hget(run_key, "seq"))) == "ok"
+    assert held == [idempotency_key(h.id, None, "t0")]  # the held path, not the suspension's
     assert store_redis.hget(run_key, "status") == "WAITING"
     assert not store_redis.hget(run_key, "error")
     rec = json.loads(store_redis.hget(tasks_key, idempotency_key(h.id, None, "t0")))
@@ -82,12 +93,13 @@ class Flaky(Integration):
         return object()
 
 
-def test_a_retry_the_broker_does_not_take_is_left_to_the_runs_check(store_redis, urls, caplog):
+def test_a_retry_the_broker_does_not_take_is_left_to_the_runs_check(store_redis, urls, caplog,
+                                                                    dead_broker_url):
     """A failed attempt whose retry lies in the ETA window sends the next attempt's message
     itself: when the broker does not take it, the attempt still ends as a retry (the record
     waits at retry_at, for the run's check), instead of raising out of the task."""
     dead = TriggerClient("tests-broker-down", redis_url=urls["store"],
-                         broker_url=dead_broker_url(), eta_window_s=60)
+                         broker_url=dead_broker_url, eta_window_s=60)
     flaky = Flaky(credential="unused")
 
     @dead.define_job(id="flaky", version="1.0.0", trigger=invoke_trigger(),
