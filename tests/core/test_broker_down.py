@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from tests.hold_app import Chain, Counter, chain
 from trigger_celery import RetryOptions, TaskInfo, TriggerClient, invoke_trigger
 from trigger_celery._keys import idempotency_key
 from trigger_celery.integration import Integration, Namespace, operation
@@ -31,6 +30,7 @@ def dead_broker_url() -> Iterator[str]:
 
 def test_runs_and_dispatched_tasks_survive_a_broker_that_does_not_answer(
         start_worker, store_redis, urls, caplog, dead_broker_url, monkeypatch):
+    from tests.hold_app import Chain, Counter, chain  # imported once the tests' env is set
     from trigger_celery import _replay
 
     # the job of tests/hold_app.py on a client whose broker refuses every connection; a 5 s
