@@ -28,7 +28,7 @@ from trigger_celery._errors import (
     UnknownJobError,
     ValidationError,
 )
-from trigger_celery._execution import POLLER_SENDS, Executor
+from trigger_celery._execution import Executor
 from trigger_celery._jobs import (
     CronTrigger,
     EventTrigger,
@@ -359,8 +359,7 @@ class TriggerClient:
                 logger.warning("run %s: could not join its concurrency line yet", rid,
                                exc_info=True)
         if created and error is None and in_window:  # a broker error: logged, see publish
-            self.executor.publish(lambda: self.executor.send_run(
-                rid, 0, eta_s=due_s, job_id=job_id, queue=queue), f"run {rid}", POLLER_SENDS)
+            self.executor.publish_run(rid, 0, eta_s=due_s, job_id=job_id, queue=queue)
         return RunHandle(self, rid, created=created)
 
     def _has_concurrency(self, job_id: str) -> bool:
@@ -450,9 +449,8 @@ class TriggerClient:
         if outcome == "busy":
             raise ConfigurationError(f"run {run_id} is executing; try again when it is not")
         if outcome == "requeued":
-            queue = self.store.get_run_hash(run_id).get("queue", "")
-            self.executor.publish(lambda: self.executor.send_run(
-                run_id, seq, job_id=run.job_id, queue=queue), f"run {run_id}", POLLER_SENDS)
+            self.executor.publish_run(run_id, seq, job_id=run.job_id,
+                                      queue=self.store.get_run_hash(run_id).get("queue", ""))
         return list(clear.values())
 
 

@@ -44,7 +44,7 @@ from trigger_celery._hold import attempt_continues, attempt_settled
 from trigger_celery._keys import celery_task_id
 from trigger_celery._logging import run_finished
 from trigger_celery._policy import decide, error_record, record_attempt_failure
-from trigger_celery._replay import TASK_CHECK_SENDS, RunExecution, Suspension, encode_output
+from trigger_celery._replay import RunExecution, Suspension, encode_output
 from trigger_celery._states import (
     CANCELED,
     COMPLETED,
@@ -97,9 +97,16 @@ RUNNING_TASK_AFTER_S = 0.5
 BROKER_ERRORS: tuple[type[Exception], ...] = (KombuError, AMQPConnectionError,
                                               AMQPChannelError, RedisError, OSError)
 
-#: What sends a run's message that the broker did not take (:meth:`Executor.publish`): the run's
-#: schedule entry, stored with the write that made the run due, is the poller's to send.
+#: What sends a message the broker did not take (:meth:`Executor.publish`, for its log line):
+#: a run's schedule entry, stored with the write that made the run due, is the poller's to send;
+#: a dispatched task's record is the run's check of the task's (``_check_dispatched``,
+#: ``dispatch_check_s`` after the send).
 POLLER_SENDS = "a worker's poller sends it when its schedule entry is due"
+TASK_CHECK_SENDS = "the run's check of the task sends it again"
+
+
+def _task_label(run_id: str, rec: TaskRecord, attempt: int) -> str:
+    return f"run {run_id}, task {rec.get('key')!r} attempt {attempt}"
 
 
 def _time_limited(celery_task: Any) -> bool:
@@ -289,6 +296,21 @@ class Executor:
             return False
         return True
 
+    def publish_run(self, run_id: str, seq: int, *, job_id: str = "", queue: str = "",
+                    eta_s: float | None = None) -> bool:
+        """:meth:`send_run` through :meth:`publish`, for a run whose schedule entry is stored
+        (the poller sends the message from it). Returns whether the message went out."""
+        return self.publish(lambda: self.send_run(run_id, seq, job_id=job_id, queue=queue,
+                                                  eta_s=eta_s), f"run {run_id}", POLLER_SENDS)
+
+    def publish_task(self, integ: Integration, qname: str, run_id: str, idem: str,
+                     attempt: int, rec: TaskRecord, *, eta_s: float | None = None) -> bool:
+        """:meth:`send_task` through :meth:`publish`, for a dispatched task whose record is
+        stored (the run's check of the task sends it again). Returns whether it went out."""
+        return self.publish(lambda: self.send_task(integ, qname, run_id, idem, attempt, rec,
+                                                   eta_s=eta_s),
+                            _task_label(run_id, rec, attempt), TASK_CHECK_SENDS)
+
     def send_run(self, run_id: str, seq: int, *, job_id: str = "", queue: str = "",
                  eta_s: float | None = None) -> None:
         """Publish the run's execution message to the run's own runs queue (the one of the
@@ -419,11 +441,9 @@ class Executor:
         if s.send is not None and outcome != "canceled":
             s.send()
         if outcome == "now" or (outcome == "waiting" and in_window):
-            eta = s.wake_at if outcome == "waiting" else None
-            self.publish(lambda: self.send_run(x.run_id, seq, eta_s=eta,
-                                               job_id=x.run.get("job_id", ""),
-                                               queue=x.run.get("queue", "")),
-                         f"run {x.run_id}", POLLER_SENDS)
+            self.publish_run(x.run_id, seq, job_id=x.run.get("job_id", ""),
+                             queue=x.run.get("queue", ""),
+                             eta_s=s.wake_at if outcome == "waiting" else None)
 
     def _finish(self, run_id: str, token: str, status: str, output: str | None,
                 error: ErrorRecord | None, fields: dict[str, str]) -> None:
@@ -537,23 +557,24 @@ class Executor:
             celery.exceptions.Retry: inside a worker, once the retry's message is out.
         """
         attempt = int(rec["attempts"]) + 1
-        what = f"run {run_id}, task {rec.get('key')!r} attempt {attempt}"
         if celery_task is None:
-            self.publish(lambda: self.send_task(integ, qname, run_id, idem, attempt, rec,
-                                                eta_s=retry_at), what, TASK_CHECK_SENDS)
+            self.publish_task(integ, qname, run_id, idem, attempt, rec, eta_s=retry_at)
             return
-        try:
-            raise celery_task.retry(
-                eta=datetime.fromtimestamp(retry_at, UTC), max_retries=None,
-                kwargs={"run_id": run_id, "idem": idem, "attempt": attempt,
-                        "connection": integ.connection_key},
-                **task_reprs(run_id, attempt, rec),  # else Flower shows the raw ids of a retry
-            )
-        except Reject as rejected:  # Task.retry's publish failed (it raises Reject then)
-            if not isinstance(rejected.reason, BROKER_ERRORS):
+
+        def retry() -> None:
+            try:
+                raise celery_task.retry(
+                    eta=datetime.fromtimestamp(retry_at, UTC), max_retries=None,
+                    kwargs={"run_id": run_id, "idem": idem, "attempt": attempt,
+                            "connection": integ.connection_key},
+                    **task_reprs(run_id, attempt, rec),  # else Flower shows the raw ids
+                )
+            except Reject as rejected:  # Task.retry wraps a failed publish: unwrap it
+                if isinstance(rejected.reason, BROKER_ERRORS):
+                    raise rejected.reason from rejected
                 raise
-            logger.warning("%s: could not send its message (%r); %s", what, rejected.reason,
-                           TASK_CHECK_SENDS)
+
+        self.publish(retry, _task_label(run_id, rec, attempt), TASK_CHECK_SENDS)
 
     def _settle(self, run_id: str, idem: str, token: str, rec_json: str, wake: bool, *,
                 completed: bool = False, settled: bool = False,
@@ -572,8 +593,7 @@ class Executor:
             self.leases.release(tlease, token)  # settled: its lease is gone, not to be renewed
             if self._continue_in_place(run_id, done.seq, done.job_id, done.queue):
                 return
-        self.publish(lambda: self.send_run(run_id, done.seq, job_id=done.job_id,
-                                           queue=done.queue), f"run {run_id}", POLLER_SENDS)
+        self.publish_run(run_id, done.seq, job_id=done.job_id, queue=done.queue)
 
     def continues_here(self, run_queue: str = "", task_queue: str | None = None) -> bool:
         """Whether a dispatched task that settles on this worker continues its run (of runs

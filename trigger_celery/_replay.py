@@ -92,12 +92,6 @@ def encode_output(value: Any, what: str, limit: int) -> str:
     return text
 
 
-#: What sends a dispatched task's message that the broker did not take
-#: (:meth:`~trigger_celery._execution.Executor.publish`): its record is stored, and the run's
-#: check of the task (``_check_dispatched``, ``dispatch_check_s`` after it was sent) sends it.
-TASK_CHECK_SENDS = "the run's check of the task sends it again"
-
-
 class Suspension(Suspend):
     """The :class:`Suspend` an execution raises: ``idem`` and ``rec`` (a task record to write
     with the suspension, or none), ``message`` (False: a task's own retry message is due at
@@ -261,10 +255,8 @@ class RunExecution:
                   rec: TaskRecord) -> bool:
         """Publish attempt ``attempt`` (1-based) of dispatched task ``idem``, whose record is
         stored. Returns False when the broker did not take it (logged, not raised: the run's
-        check of the task sends it again, see :meth:`Executor.publish`)."""
-        return self.executor.publish(
-            lambda: self.executor.send_task(integ, qname, self.run_id, idem, attempt, rec),
-            f"run {self.run_id}, task {rec.get('key')!r} attempt {attempt}", TASK_CHECK_SENDS)
+        check of the task sends it again, see :meth:`Executor.publish_task`)."""
+        return self.executor.publish_task(integ, qname, self.run_id, idem, attempt, rec)
 
     def send_event(self, name: str, payload: Any, *, id: str | None,
                    deliver_at: datetime | None) -> list[str]:

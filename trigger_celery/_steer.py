@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 import redis
 
 from trigger_celery._errors import ConfigurationError, RunNotFoundError
-from trigger_celery._execution import POLLER_SENDS
 from trigger_celery._states import WAITING
 from trigger_celery._store import dumps
 
@@ -73,7 +72,6 @@ def retry_now(client: TriggerClient, run_id: str, key: str) -> float:
                 continue
         else:
             raise ConfigurationError(f"run {run_id} kept changing; try again")
-    client.executor.publish(lambda: client.executor.send_run(
-        run_id, seq, job_id=h.get("job_id", ""), queue=h.get("queue", "")), f"run {run_id}",
-        POLLER_SENDS)
+    client.executor.publish_run(run_id, seq, job_id=h.get("job_id", ""),
+                                queue=h.get("queue", ""))
     return before
