@@ -90,10 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         r["trigger"] = {k: m[k] for k in ("inline_run", "dispatch_run")}
         progress("runs of many tasks ...")
         cont = _continuation(raw_w, url, args.max_dispatch)
-        r["scale"] = _scale(w, url, args.max_dispatch, started,
-                            reserve_s=PEER_RESERVE_S if args.dbos is not False else 0)
-        r["scale"]["continuation"] = cont
         reserve = PEER_RESERVE_S if args.dbos is not False else 0
+        r["scale"] = _scale(w, url, args.max_dispatch, started, reserve_s=reserve)
+        r["scale"]["continuation"] = cont
         rounds = _rounds_that_fit(r["scale"]["dispatch"], cont, started, reserve)
         if rounds:
             r["scale"]["long_rounds"] = _long_rounds(w, raw_w, url, rounds)
